@@ -1,0 +1,1 @@
+"""Small constructs with secure defaults, composed into the stacks."""

@@ -1,0 +1,1 @@
+"""Stacks: compositions of the constructs, one per account/region role."""

@@ -1,0 +1,97 @@
+"""An application account's own bus on the backbone.
+
+Accepts events from the backbone account only, forwards the application's outbound
+domain events to the global bus, and (for consumers) hands subscribed events to a Lambda
+that logs them.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.config import Application, DeploymentConfig, bus_arn
+from infra.constructs.backbone_links import forward_to_bus, log_events_to
+from infra.constructs.encryption import ServiceKey
+from infra.constructs.logs import encrypted_log_group
+from infra.constructs.python_function import PythonFunction
+from infra.constructs.queues import encrypted_queue
+
+
+class ApplicationBusStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, application: Application, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = config.pipeline.log_retention_days
+        key = ServiceKey(self, "Encryption", description=f"{application.name} application bus and logs").key
+        self.bus = events.EventBus(
+            self, "Bus", event_bus_name=config.application_bus_name(application), kms_key=key,
+            description=f"{application.name}: domain events in and out of the backbone",
+        )
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AcceptEventsFromBackboneOnly",
+                principals=[iam.AccountPrincipal(config.backbone.account)],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+            )
+        )
+        dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
+
+        if application.publishes:
+            forward_to_bus(
+                self,
+                "ToBackbone",
+                from_bus=self.bus,
+                pattern=events.EventPattern(
+                    source=[application.source],
+                    detail_type=list(application.publishes),
+                    account=[application.account],
+                ),
+                target_bus_arn=bus_arn(config.backbone.account, config.backbone.region, config.global_bus_name),
+                dead_letter_queue=dead_letters,
+                description=f"{application.name}'s domain events to the backbone",
+            )
+
+        # Everything that arrives from outside this account, for audit (and for tests:
+        # an application never sees its own events come back).
+        inbound_log = encrypted_log_group(self, "InboundEvents", key=key, days=retention)
+        log_events_to(
+            self, "LogInbound", bus=self.bus, log_group=inbound_log,
+            pattern=events.EventPattern(account=events.Match.anything_but(application.account)),
+        )
+        outputs = {
+            "BusName": self.bus.event_bus_name,
+            "BusArn": self.bus.event_bus_arn,
+            "InboundLogGroupName": inbound_log.log_group_name,
+            "DeliveryDeadLetterQueueUrl": dead_letters.queue_url,
+        }
+
+        if application.consumer and application.subscribes:
+            consumer = PythonFunction(
+                self,
+                "Consumer",
+                source="ledger_consumer",
+                description=f"{application.name}: logs subscribed backbone events",
+                environment={},
+                key=key,
+                log_retention_days=retention,
+            )
+            from aws_cdk import aws_events_targets as targets
+
+            events.Rule(
+                self,
+                "Subscribed",
+                event_bus=self.bus,
+                event_pattern=events.EventPattern(
+                    detail_type=list(application.subscribes),
+                    account=events.Match.anything_but(application.account),
+                ),
+                targets=[targets.LambdaFunction(consumer.function, dead_letter_queue=dead_letters, retry_attempts=8)],
+            )
+            outputs["ConsumerLogGroupName"] = consumer.log_group.log_group_name
+            outputs["ConsumerFunctionName"] = consumer.function.function_name
+
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
