@@ -38,11 +38,12 @@ def add_application(scope: Construct, config: DeploymentConfig, app: Application
             f"{prefix}TransactionPipeline",
             settings=config.pipeline,
             application=app,
-            domain_bus_arn=bus_arn(app.account, app.region, config.application_bus_name(app)),
+            # Straight onto the global bus: EventBridge forwards an event bus-to-bus once only,
+            # so the backbone's own forwarding to subscribers must be that one hop.
+            domain_bus_arn=bus_arn(config.backbone.account, config.backbone.region, config.global_bus_name),
             env=env,
             description=f"{app.name}: immutable transaction pipeline",
         )
-        pipeline.add_stack_dependency(bus, "publishes TransactionRecorded on the application bus")
         stacks.append(pipeline)
     return stacks
 

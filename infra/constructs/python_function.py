@@ -116,7 +116,7 @@ class PythonFunction(Construct):
                 ),
             ),
             description=description,
-            environment={"POWERTOOLS_SERVICE_NAME": source, **environment},
+            environment={"POWERTOOLS_SERVICE_NAME": source, "POWERTOOLS_LOG_LEVEL": "INFO", **environment},
             environment_encryption=key,
             role=self.role,
             log_group=self.log_group,

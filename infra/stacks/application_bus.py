@@ -1,8 +1,10 @@
 """An application account's own bus on the backbone.
 
-Accepts events from the backbone account only, forwards the application's outbound
-domain events to the global bus, and (for consumers) hands subscribed events to a Lambda
-that logs them.
+Accepts events from the backbone account only and (for consumers) hands subscribed
+events to a Lambda that logs them. Applications publish their own domain events straight
+to the global bus (cross-account PutEvents, allowed by its bus policy): EventBridge
+forwards an event from one bus to another once only, and that one hop is the backbone's
+delivery to each subscriber.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import Application, DeploymentConfig, bus_arn
-from infra.constructs.backbone_links import forward_to_bus, log_events_to
+from infra.config import Application, DeploymentConfig
+from infra.constructs.backbone_links import log_events_to
 from infra.constructs.encryption import ServiceKey
 from infra.constructs.logs import encrypted_log_group
 from infra.constructs.python_function import PythonFunction
@@ -38,21 +40,6 @@ class ApplicationBusStack(Stack):
             )
         )
         dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
-
-        if application.publishes:
-            forward_to_bus(
-                self,
-                "ToBackbone",
-                from_bus=self.bus,
-                pattern=events.EventPattern(
-                    source=[application.source],
-                    detail_type=list(application.publishes),
-                    account=[application.account],
-                ),
-                target_bus_arn=bus_arn(config.backbone.account, config.backbone.region, config.global_bus_name),
-                dead_letter_queue=dead_letters,
-                description=f"{application.name}'s domain events to the backbone",
-            )
 
         # Everything that arrives from outside this account, for audit (and for tests:
         # an application never sees its own events come back).

@@ -88,23 +88,29 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     body = body_of(event)
     body_sha256 = hashlib.sha256(body.encode("utf-8")).hexdigest()
     message_id = event.detail.get("messageId", "")
-    replay_name = event.raw_event.get("replay-name")
-    published = publish_transaction_recorded(transaction={
-        # request_id is excluded from the key: it differs on every attempt.
-        "transaction_key": f"{message_id}:{body_sha256}",
-        "body": body,
-        "body_sha256": body_sha256,
-        "message_id": message_id,
-        "request_id": context.aws_request_id,
-    })
+    # The record of receipt comes first: it must exist even if publishing fails below.
     logger.info(
         "transaction recorded",
         body=body,
         body_sha256=body_sha256,
         message_id=message_id,
         event_id=event.get_id,
-        replay_name=replay_name,
-        domain_event_id=published["domain_event_id"],
-        duplicate=published["first_request_id"] != context.aws_request_id,
+        replay_name=event.raw_event.get("replay-name"),
     )
-    return {"body_sha256": body_sha256, "message_id": message_id, "domain_event_id": published["domain_event_id"]}
+    published = publish_transaction_recorded(transaction={
+        # request_id is left out of the key: it differs on every attempt.
+        "transaction_key": f"{message_id}:{body_sha256}",
+        "body": body,
+        "body_sha256": body_sha256,
+        "message_id": message_id,
+        "request_id": context.aws_request_id,
+    })
+    duplicate = published["first_request_id"] != context.aws_request_id
+    logger.info(
+        "TransactionRecorded already published" if duplicate else "TransactionRecorded published",
+        body_sha256=body_sha256,
+        domain_event_id=published["domain_event_id"],
+        duplicate=duplicate,
+    )
+    return {"body_sha256": body_sha256, "message_id": message_id, "domain_event_id": published["domain_event_id"],
+            "duplicate": duplicate}

@@ -1,0 +1,110 @@
+"""Extensions for what ministack lacks, each a small module with the same shape.
+
+An extension first asks ministack whether it already does the job (``needed``) and
+stays out of the way when it does, so upgrading ministack is one line plus a green run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from localcloud import seams
+
+logger = logging.getLogger("localcloud")
+
+DataPlaneHandler = Callable[[dict, Callable, Callable], Awaitable[bool]]
+
+
+@dataclass
+class Extension:
+    name: str
+    needed: Callable[[], bool]
+    install: Callable[[], None]
+    start: Callable[[], None] = lambda: None
+    stop: Callable[[], None] = lambda: None
+    state: Callable[[], dict] | None = None
+    restore: Callable[[dict], None] | None = None
+    data_plane: DataPlaneHandler | None = None
+    active: bool = field(default=False, init=False)
+
+
+def _registry() -> list[Extension]:
+    from localcloud.extensions import (
+        cfn_events,
+        cross_account_events,
+        event_log_targets,
+        http_api_integrations,
+        pipes_sqs,
+    )
+
+    return [
+        cfn_events.EXTENSION,
+        cross_account_events.EXTENSION,
+        event_log_targets.EXTENSION,
+        http_api_integrations.EXTENSION,
+        pipes_sqs.EXTENSION,
+    ]
+
+
+_EXTENSIONS: list[Extension] = []
+
+
+def install_all() -> dict[str, str]:
+    """Install every needed extension; returns {name: "installed" | "ministack handles it"}."""
+    report = {}
+    _EXTENSIONS[:] = _registry()
+    for extension in _EXTENSIONS:
+        if extension.needed():
+            extension.install()
+            extension.active = True
+            report[extension.name] = "installed"
+        else:
+            report[extension.name] = "ministack handles it"
+        logger.info("extension %s: %s", extension.name, report[extension.name])
+    return report
+
+
+def _active() -> list[Extension]:
+    return [e for e in _EXTENSIONS if e.active]
+
+
+def data_plane_handlers() -> list[DataPlaneHandler]:
+    return [e.data_plane for e in _active() if e.data_plane]
+
+
+def start_all() -> None:
+    for extension in _active():
+        extension.start()
+
+
+def stop_all() -> None:
+    for extension in _active():
+        try:
+            extension.stop()
+        except Exception:
+            logger.exception("stopping extension %s failed", extension.name)
+
+
+def _state_name(extension: Extension) -> str:
+    return f"localcloud_{extension.name}"
+
+
+def save_all() -> None:
+    if not seams.persistence_enabled():
+        return
+    for extension in _active():
+        if extension.state:
+            seams.save_state(_state_name(extension), extension.state())
+
+
+def restore_all() -> None:
+    if not seams.persistence_enabled():
+        return
+    for extension in _active():
+        if extension.restore:
+            data: Any = seams.load_state(_state_name(extension))
+            if data:
+                extension.restore(data)

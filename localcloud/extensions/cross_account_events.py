@@ -1,0 +1,194 @@
+"""EventBridge between accounts and regions, with bus policies enforced.
+
+ministack 1.5.33 drops an event whose rule target is a bus in another account or region
+("event bus ... not found"), refuses PutEvents naming another account's bus, and never
+reads a bus policy. This extension delivers both, the way AWS does:
+
+* a rule whose target is a bus elsewhere forwards the event there, if that bus's policy
+  lets the rule's account put events on it (same account needs no policy);
+* PutEvents with another account's bus ARN is checked against that bus's policy; an
+  entry the policy does not allow fails with AccessDeniedException, nothing delivered;
+* an event that already crossed from one bus to another is not forwarded again, as AWS
+  documents ("events are not sent to the third account / third event bus");
+* the event keeps the ``account`` it was first put in, which is how a backbone rule
+  can leave an application's own events out of what it sends back to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from localcloud import seams
+from localcloud.extensions import Extension, bus_policy
+
+logger = logging.getLogger("localcloud.cross_account_events")
+
+# Marks an event that reached its bus through a bus-to-bus forward (internal field,
+# next to ministack's own ``_DispatchPath``; never part of the delivered event).
+FORWARDED_MARK = "_LocalCloudForwarded"
+
+
+def _arn_parts(arn: str) -> tuple[str, str, str] | None:
+    """(account, region, bus name) of an event-bus ARN, else None."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("event-bus/"):
+        return None
+    return parts[4], parts[3], parts[5].split("/", 1)[1]
+
+
+def organization_of(account: str) -> str | None:
+    """The organization ``account`` belongs to on this local cloud, if any."""
+    try:
+        from ministack.services import organizations
+    except ImportError:
+        return None
+    for (manager, account_id), record in list(getattr(organizations._accounts, "_data", {}).items()):
+        if account_id == account or record.get("Id") == account:
+            org = organizations._orgs.get_scoped(manager, "self") if hasattr(organizations._orgs, "get_scoped") else None
+            if org:
+                return org.get("Id")
+    return None
+
+
+def policy_allows(bus_name: str, bus_arn: str, sender_account: str) -> bool:
+    """Call inside the bus owner's request scope."""
+    return bus_policy.allows(
+        seams.event_bus_policy(bus_name),
+        sender_account=sender_account,
+        bus_arn=bus_arn,
+        organization_id=organization_of(sender_account),
+    )
+
+
+# --- a rule's target is a bus in another account or region -------------------------
+
+def forward(spec, event: dict, rule: dict, event_path, target_input_payload=None, *, same_scope_dispatch=None) -> None:
+    target_arn = str(spec)
+    parts = _arn_parts(target_arn)
+    sender_account, sender_region = seams.current_account(), seams.current_region()
+    rule_name = rule.get("Name", "?")
+    if parts is None:
+        logger.warning("rule %s: target %s is not an event bus ARN", rule_name, target_arn)
+        return
+    if event.get(FORWARDED_MARK):
+        logger.warning(
+            "rule %s: event %s not forwarded to %s: it already came from another bus, and EventBridge "
+            "forwards an event from bus to bus once only", rule_name, event.get("EventId"), target_arn)
+        return
+    account, region, bus_name = parts
+    if (account, region) == (sender_account, sender_region):
+        same_scope_dispatch(spec, {**event, FORWARDED_MARK: True}, rule, event_path, target_input_payload)
+        return
+    with seams.request_scope(account, region):
+        if not seams.event_bus_exists(bus_name):
+            logger.warning("rule %s: target bus %s does not exist: event %s not delivered",
+                           rule_name, target_arn, event.get("EventId"))
+            return
+        if account != sender_account and not policy_allows(bus_name, target_arn, sender_account):
+            logger.warning("rule %s: bus policy of %s does not allow account %s to put events: event %s not delivered",
+                           rule_name, target_arn, sender_account, event.get("EventId"))
+            return
+        forwarded = dict(event)
+        forwarded.update({
+            "EventBusName": bus_name,
+            "Region": region,
+            "_DispatchPath": [*event_path, f"{sender_account}/{sender_region}/{seams.rule_key(rule)}"],
+            FORWARDED_MARK: True,
+        })
+        if target_input_payload is not None:
+            forwarded["Detail"] = target_input_payload
+        seams.dispatch_on_bus(forwarded)
+
+
+def _wrap_dispatch_to_event_bus(original):
+    def dispatch_to_event_bus(spec, event, rule, event_path, target_input_payload=None):
+        forward(spec, event, rule, event_path, target_input_payload, same_scope_dispatch=original)
+
+    return dispatch_to_event_bus
+
+
+# --- PutEvents naming another account's bus -----------------------------------------
+
+def _put_on_foreign_bus(entry: dict, sender_account: str, target: tuple[str, str, str], bus_arn: str) -> dict:
+    account, region, bus_name = target
+    source = entry.get("Source")
+    if isinstance(source, str) and source.startswith("aws."):
+        return {"ErrorCode": "NotAuthorizedForSourceException", "ErrorMessage": "Not authorized for the source."}
+    with seams.request_scope(account, region):
+        if not seams.event_bus_exists(bus_name):
+            return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus_name} does not exist."}
+        if not policy_allows(bus_name, bus_arn, sender_account):
+            return {
+                "ErrorCode": "AccessDeniedException",
+                "ErrorMessage": f"User: arn:aws:iam::{sender_account}:root is not authorized to perform: "
+                                f"events:PutEvents on resource: {bus_arn} because no resource-based policy allows "
+                                "the events:PutEvents action",
+            }
+        event_id = seams.new_event_id()
+        seams.dispatch_on_bus({
+            "EventId": event_id,
+            "Source": entry.get("Source", ""),
+            "DetailType": entry.get("DetailType", ""),
+            "Detail": entry.get("Detail", "{}"),
+            "EventBusName": bus_name,
+            "Time": int(time.time()),
+            "Resources": entry.get("Resources", []),
+            "Account": sender_account,
+            "Region": region,
+        })
+    return {"EventId": event_id}
+
+
+def _foreign_target(entry: dict, account: str, region: str) -> tuple[str, str, str] | None:
+    name = entry.get("EventBusName") or ""
+    parts = _arn_parts(name) if name.startswith("arn:") else None
+    if parts and parts[0] != account and parts[1] == region:
+        return parts
+    return None
+
+
+def _wrap_events_handler(original):
+    async def handle(method, path, headers, body, query_params):
+        if not headers.get("x-amz-target", "").endswith(".PutEvents"):
+            return await original(method, path, headers, body, query_params)
+        try:
+            request = json.loads(body or b"{}")
+            entries = list(request.get("Entries") or [])
+        except (ValueError, AttributeError):
+            return await original(method, path, headers, body, query_params)
+        account, region = seams.current_account(), seams.current_region()
+        targets = [_foreign_target(e, account, region) if isinstance(e, dict) else None for e in entries]
+        if not any(targets) or len(entries) > 10:
+            return await original(method, path, headers, body, query_params)
+        results = []
+        for entry, target in zip(entries, targets):
+            if target:
+                results.append(_put_on_foreign_bus(entry, account, target, entry["EventBusName"]))
+                continue
+            single = json.dumps({**request, "Entries": [entry]}).encode()
+            status, _headers, response = await original(method, path, headers, single, query_params)
+            if status >= 400:
+                return status, _headers, response
+            results.append(json.loads(response)["Entries"][0])
+        failed = sum(1 for r in results if "ErrorCode" in r)
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+            {"FailedEntryCount": failed, "Entries": results}).encode()
+
+    return handle
+
+
+def needed() -> bool:
+    """ministack 1.5.33 has no cross-account delivery; a future release that reads bus
+    policies would expose them on its module, and then this extension stands aside."""
+    module = seams.eventbridge_module()
+    return not getattr(module, "CROSS_ACCOUNT_BUS_DELIVERY", False)
+
+
+def install() -> None:
+    seams.wrap_eventbridge_function("_dispatch_to_event_bus", _wrap_dispatch_to_event_bus)
+    seams.wrap_service_handler("events", _wrap_events_handler)
+
+
+EXTENSION = Extension(name="cross_account_events", needed=needed, install=install)

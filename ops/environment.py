@@ -1,0 +1,60 @@
+"""Where the stacks run: the local cloud (AWS_ENDPOINT_URL or 127.0.0.1:4566) or AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from infra.config import DeploymentConfig, load_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+OUTPUTS_FILE = Path(os.environ.get("PIPELINE_OUTPUTS_FILE", PROJECT_ROOT / ".localcloud" / "outputs.json"))
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+
+
+class NotDeployed(RuntimeError):
+    pass
+
+
+def endpoint_url() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
+
+
+def config() -> DeploymentConfig:
+    return load_config(os.environ.get("PIPELINE_CONFIG"))
+
+
+@lru_cache(maxsize=64)
+def client(service: str, account: str, region: str):
+    """A boto3 client acting as ``account`` on the local cloud (its access key id is the
+    account id, which is how the local cloud maps keys to accounts)."""
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url(),
+        aws_access_key_id=account,
+        aws_secret_access_key="test",
+        # Step Functions' sync endpoint prefixes the host ("sync-states"); the local cloud has one host.
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"},
+                      connect_timeout=5, read_timeout=60),
+    )
+
+
+def stack_outputs() -> dict[str, dict[str, str]]:
+    """{stack name: {output: value}} as the last `make deploy` wrote them."""
+    if not OUTPUTS_FILE.exists():
+        raise NotDeployed(f"{OUTPUTS_FILE} not found: run `make deploy` first")
+    return json.loads(OUTPUTS_FILE.read_text())
+
+
+def output(stack: str, key: str) -> str:
+    outputs = stack_outputs()
+    try:
+        return outputs[stack][key]
+    except KeyError:
+        raise NotDeployed(f"output {key} of stack {stack} not found in {OUTPUTS_FILE}: run `make deploy`") from None

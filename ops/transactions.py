@@ -1,0 +1,129 @@
+"""Sending transactions to the HTTP API and finding what each one produced.
+
+Log lines are read the way a user's test reads them: CloudWatch Logs FilterLogEvents on
+the log group, from a start time. Latency is taken from the log event's own timestamp
+(when the line reached CloudWatch Logs), so how often we poll does not enter the figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ops.environment import client, config, endpoint_url, output
+
+PIPELINE_STACK = "PaymentsTransactionPipeline"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    status: int
+    body: dict
+    sent_at_ms: int
+
+    @property
+    def message_id(self) -> str | None:
+        return ((self.body.get("SendMessageResponse") or {}).get("SendMessageResult") or {}).get("MessageId")
+
+
+def sha256_hex(body: bytes | str) -> str:
+    return hashlib.sha256(body.encode("utf-8") if isinstance(body, str) else body).hexdigest()
+
+
+def api_url(path: str = "/") -> str:
+    """The HTTP API in the LocalStack path form, which needs no DNS for the API host."""
+    return f"{endpoint_url()}/_aws/execute-api/{output(PIPELINE_STACK, 'ApiId')}{path}"
+
+
+def post(body: bytes | str, *, path: str = "/", method: str = "POST", headers: dict | None = None,
+         timeout: float = 30) -> Accepted:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    request = urllib.request.Request(api_url(path), data=data, method=method,
+                                     headers={"content-type": "application/json", **(headers or {})})
+    sent_at_ms = int(time.time() * 1000)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        document = json.loads(raw) if raw else {}
+    except ValueError:
+        document = {"raw": raw.decode("utf-8", "replace")}
+    return Accepted(status, document, sent_at_ms)
+
+
+def payments():
+    return config().transaction_pipeline_app
+
+
+def log_records(group: str, account: str, region: str, since_ms: int,
+                predicate: Callable[[dict], bool] = lambda r: True) -> Iterator[tuple[int, dict]]:
+    """(timestamp ms, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``."""
+    logs = client("logs", account, region)
+    kwargs = {"logGroupName": group, "startTime": since_ms}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        for event in page.get("events", []):
+            message = event.get("message", "")
+            if not message.startswith("{"):
+                continue
+            try:
+                record = json.loads(message)
+            except ValueError:
+                continue
+            if predicate(record):
+                yield event["timestamp"], record
+        token = page.get("nextToken")
+        if not token:
+            return
+        kwargs["nextToken"] = token
+
+
+def wait_for(find: Callable[[], list], timeout: float, interval: float = 0.02) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find()
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(interval)
+
+
+def recorded(body_sha256: str, since_ms: int, timeout: float = 20.0) -> list[tuple[int, dict]]:
+    """The recorder's "transaction recorded" lines for ``body_sha256``."""
+    app = payments()
+    group = output(PIPELINE_STACK, "RecorderLogGroupName")
+    return wait_for(lambda: list(log_records(
+        group, app.account, app.region, since_ms,
+        lambda r: r.get("message") == "transaction recorded" and r.get("body_sha256") == body_sha256)), timeout)
+
+
+def recorded_since(since_ms: int) -> list[tuple[int, dict]]:
+    app = payments()
+    return list(log_records(output(PIPELINE_STACK, "RecorderLogGroupName"), app.account, app.region, since_ms,
+                            lambda r: r.get("message") == "transaction recorded"))
+
+
+def domain_events(stack: str, group_output: str, account: str, region: str, body_sha256: str, since_ms: int,
+                  timeout: float = 20.0) -> list[tuple[int, dict]]:
+    """Events carrying ``body_sha256`` in a log group fed by an EventBridge rule or the consumer."""
+    group = output(stack, group_output)
+
+    def carries(record: dict) -> bool:
+        detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
+        return body_sha256 in (detail.get("body_sha256"), record.get("body_sha256"))
+
+    return wait_for(lambda: list(log_records(group, account, region, since_ms, carries)), timeout)
+
+
+def dead_letters(queue_output: str, wait_seconds: int = 1) -> list[dict]:
+    app = payments()
+    sqs = client("sqs", app.account, app.region)
+    messages = sqs.receive_message(QueueUrl=output(PIPELINE_STACK, queue_output), MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=wait_seconds, VisibilityTimeout=0).get("Messages", [])
+    return messages
