@@ -438,3 +438,35 @@ async def http_api_execute(api_id, stage, path, method, headers, body, query_par
 
     return await apigateway.handle_execute(api_id, stage, path, method, headers, body,
                                            {k: [v] for k, v in query_params.items()})
+
+
+# --- Step Functions ---------------------------------------------------------------------
+
+def stepfunctions_module():
+    from ministack.services import stepfunctions
+
+    return stepfunctions
+
+
+def execution_pause_seconds() -> float | None:
+    """The fixed pause ministack's execution thread takes before running a state machine
+    (0.15 s in 1.5.33), read from its source; None when there is none."""
+    import inspect
+    import re
+
+    source = inspect.getsource(stepfunctions_module()._run_execution)
+    match = re.search(r"time\.sleep\(([0-9.]+)\)", source)
+    return float(match.group(1)) if match else None
+
+
+def is_express_execution(exec_arn: str) -> bool:
+    module = stepfunctions_module()
+    execution = module._executions.get(exec_arn) or {}
+    machine = module._state_machines.get(execution.get("stateMachineArn", "")) or {}
+    return machine.get("type") == "EXPRESS"
+
+
+def replace_stepfunctions_clock(make_clock: Callable[[Any], Any]) -> None:
+    """Give ministack's Step Functions module a clock of our own (wrapping ``time``)."""
+    module = stepfunctions_module()
+    module.time = make_clock(module.time)

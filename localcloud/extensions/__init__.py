@@ -36,6 +36,7 @@ def _registry() -> list[Extension]:
         cfn_events,
         cross_account_events,
         event_log_targets,
+        express_workflows,
         http_api_integrations,
         pipes_sqs,
     )
@@ -44,6 +45,7 @@ def _registry() -> list[Extension]:
         cfn_events.EXTENSION,
         cross_account_events.EXTENSION,
         event_log_targets.EXTENSION,
+        express_workflows.EXTENSION,
         http_api_integrations.EXTENSION,
         pipes_sqs.EXTENSION,
     ]

@@ -1,0 +1,80 @@
+# The verbs users type. Every target installs what it needs on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export NODE_NO_WARNINGS := 1
+BODY ?= {"amount": 42.5, "currency": "EUR", "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "iban": "GB82WEST12345698765432"}}
+
+.PHONY: help install up down status deploy send replay logs test test-unit test-integration demo bench synth clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed node_modules/.installed ## create .venv and node_modules (pinned)
+
+up: $(VENV)/.installed ## start the local cloud on 127.0.0.1:4566; returns once healthy
+	@if docker info >/dev/null 2>&1; then \
+		echo "Docker engine found: starting the local cloud container (docker compose)"; \
+		docker compose up --detach --wait localcloud; \
+	else \
+		$(PY) -m localcloud up; \
+	fi
+
+down: ## stop the local cloud (only what this project started)
+	@if docker info >/dev/null 2>&1 && docker compose ps --quiet localcloud 2>/dev/null | grep -q .; then \
+		docker compose down; \
+	fi
+	@$(PY) -m localcloud down
+
+status: $(VENV)/.installed ## show the local cloud's health and extensions
+	@$(PY) -m localcloud status
+
+deploy: install ## bootstrap every account/region and deploy all stacks with cdklocal
+	$(PY) -m ops.deploy_local
+
+send: $(VENV)/.installed ## send one transaction (BODY='...') and follow it through every hop
+	@$(PY) -m ops.send --body '$(BODY)'
+
+replay: $(VENV)/.installed ## replay archived transactions (FROM=/TO= ISO times, default: last hour)
+	@$(PY) -m ops.replay $(if $(FROM),--from '$(FROM)') $(if $(TO),--to '$(TO)')
+
+logs: $(VENV)/.installed ## tail the workflow Lambda's log (Ctrl-C to stop)
+	@$(PY) -m ops.logs
+
+test: install ## unit and integration tests (brings the local cloud up and deploys if needed)
+	$(PY) -m pytest tests/unit tests/localcloud tests/integration
+
+test-unit: install ## unit tests only (no local cloud)
+	$(PY) -m pytest tests/unit
+
+test-integration: install ## integration tests against AWS_ENDPOINT_URL or the local cloud
+	$(PY) -m pytest tests/integration
+
+demo: install ## install, start the local cloud, deploy, and send a transaction through every hop
+	@$(MAKE) --no-print-directory up
+	@$(MAKE) --no-print-directory deploy
+	@$(MAKE) --no-print-directory send
+
+bench: install ## benchmark the local pipeline; writes .bench/latest.json
+	$(PY) -m ops.bench
+
+synth: install ## synthesize the CloudFormation templates into cdk.out
+	$(CDK) synth --quiet
+
+clean: down ## stop the local cloud and remove build output and local state
+	rm -rf cdk.out .build .localcloud .bench
