@@ -1,5 +1,6 @@
 """Shared fixtures for the unit tests: the CDK app synthesized once per session per
-configuration, plus small helpers to read CloudFormation templates.
+configuration, and fake AWS credentials for the handler tests (template-reading helpers
+are in helpers.py).
 
 The app is synthesized by running ``app.py`` itself (as ``cdk synth`` does), in a
 subprocess, with the context the CDK CLI would pass: cdk.json's ``context`` plus the
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ class StackArtifact:
     region: str
     template: dict[str, Any]
     metadata: dict[str, list[dict[str, Any]]]
+    template_path: Path
 
 
 @dataclass
@@ -113,12 +114,14 @@ def _read_assembly(directory: Path, stacks: dict[str, StackArtifact]) -> None:
         elif kind == "aws:cloudformation:stack":
             account, region = artifact["environment"].removeprefix("aws://").split("/")
             metadata_file = directory / artifact.get("additionalMetadataFile", f"{artifact_id}.metadata.json")
+            template_path = directory / artifact["properties"]["templateFile"]
             stacks[artifact.get("displayName", artifact_id)] = StackArtifact(
                 display_name=artifact.get("displayName", artifact_id),
                 account=account,
                 region=region,
-                template=json.loads((directory / artifact["properties"]["templateFile"]).read_text()),
+                template=json.loads(template_path.read_text()),
                 metadata=json.loads(metadata_file.read_text()) if metadata_file.is_file() else artifact.get("metadata", {}),
+                template_path=template_path,
             )
 
 
@@ -150,26 +153,16 @@ def _synth_processes(tmp_path_factory) -> dict[str, tuple[Path, subprocess.Popen
             process.wait()
 
 
-_results: dict[str, SynthResult] = {}
-
-
-def _result(config: str, processes) -> SynthResult:
-    if config not in _results:
-        outdir, process = processes[config]
-        _results[config] = _finish_synth(config, outdir, process)
-    return _results[config]
-
-
 @pytest.fixture(scope="session")
 def local_synth(_synth_processes) -> SynthResult:
     """The app as synthesized for config/local.json (delivery "direct": all stacks)."""
-    return _result(LOCAL_CONFIG, _synth_processes)
+    return _finish_synth(LOCAL_CONFIG, *_synth_processes[LOCAL_CONFIG])
 
 
 @pytest.fixture(scope="session")
 def aws_synth(_synth_processes) -> SynthResult:
     """The app as synthesized for config/aws.example.json (delivery "pipeline")."""
-    return _result(AWS_EXAMPLE_CONFIG, _synth_processes)
+    return _finish_synth(AWS_EXAMPLE_CONFIG, *_synth_processes[AWS_EXAMPLE_CONFIG])
 
 
 @pytest.fixture(scope="session")

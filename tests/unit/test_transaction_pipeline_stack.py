@@ -542,3 +542,54 @@ def test_cloud_agnostic_check_would_see_an_endpoint():
     assert _LOCAL_ENDPOINT.search('{"Url": "http://127.0.0.1:4566/"}')
     assert _LOCAL_ENDPOINT.search("x.execute-api.localhost.localstack.cloud")
     assert not _LOCAL_ENDPOINT.search("IngressQueue4566ABCD")
+
+
+# --------------------------------------------------------------------------- Lambda bundling
+# The session synth skips bundling (no pip, no network), so the local bundler is tested here.
+
+
+def test_local_bundling_copies_the_handler_and_installed_requirements(tmp_path, monkeypatch):
+    from infra.constructs import python_function
+
+    source = tmp_path / "src"
+    (source / "__pycache__").mkdir(parents=True)
+    (source / "pkg" / "__pycache__").mkdir(parents=True)
+    (source / "handler.py").write_text("def lambda_handler(event, context): ...\n")
+    (source / "requirements.txt").write_text("aws-lambda-powertools==3.37.0\n")
+    (source / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"")
+    (source / "pkg" / "util.py").write_text("X = 1\n")
+    (source / "pkg" / "__pycache__" / "util.cpython-311.pyc").write_bytes(b"")
+    installed = tmp_path / "deps"
+    (installed / "aws_lambda_powertools").mkdir(parents=True)
+    (installed / "aws_lambda_powertools" / "__init__.py").write_text("")
+    monkeypatch.setattr(python_function, "_installed_requirements", lambda requirements: installed)
+
+    output = tmp_path / "out"
+    output.mkdir()
+    assert python_function.PipLocalBundling(source).try_bundle(str(output)) is True
+    files = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
+    assert files == ["aws_lambda_powertools/__init__.py", "handler.py", "pkg/util.py"]
+
+
+def test_requirements_are_installed_once_per_requirements_and_runtime(tmp_path, monkeypatch):
+    import hashlib as _hashlib
+
+    from infra.constructs import python_function
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("aws-lambda-powertools==3.37.0\n")
+    monkeypatch.setattr(python_function, "BUILD_ROOT", tmp_path / "build")
+    digest = _hashlib.sha256(requirements.read_bytes() + python_function.RUNTIME.name.encode()).hexdigest()[:16]
+    cached = tmp_path / "build" / digest
+    cached.mkdir(parents=True)
+    (cached / ".complete").touch()
+
+    def no_pip(*args, **kwargs):
+        raise AssertionError("pip ran although the requirements were installed already")
+
+    monkeypatch.setattr(python_function.subprocess, "run", no_pip)
+    assert python_function._installed_requirements(requirements) == cached
+    # Another pin is another directory: pip would run.
+    requirements.write_text("aws-lambda-powertools==3.38.0\n")
+    with pytest.raises(AssertionError, match="pip ran"):
+        python_function._installed_requirements(requirements)
