@@ -1,0 +1,228 @@
+"""Fixtures for the local cloud's own tests: one real local cloud per session.
+
+The server is ``python -m localcloud serve`` in a subprocess, on a free loopback port
+(never 4566, the developer's own local cloud, nor 4599), with its home in a pytest
+temporary directory. Only that process is stopped at the end (SIGTERM, then wait).
+
+Tests talk to it with boto3 clients from the ``aws`` factory; the access key id is the
+account (``aws("sqs", account="333333333333", region="eu-west-1")``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(PROJECT_ROOT / ".venv" / "bin" / "python") if (PROJECT_ROOT / ".venv" / "bin" / "python").exists() \
+    else sys.executable
+RESERVED_PORTS = {4566, 4599}
+START_TIMEOUT_S = 60
+
+ACCOUNT_A = "222222222222"
+ACCOUNT_B = "333333333333"
+ACCOUNT_C = "111111111111"
+REGION = "us-east-1"
+OTHER_REGION = "eu-west-1"
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, never one of the reserved ones."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in RESERVED_PORTS:
+            return port
+
+
+def health(endpoint: str, timeout: float = 1.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(endpoint + "/_localcloud/health", timeout=timeout) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def server_env(port: int, home: Path, **extra: str) -> dict[str, str]:
+    """The environment for a local cloud of our own: no inherited LOCALCLOUD_*/ministack
+    settings (they would point at the developer's instance), no AWS credentials."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LOCALCLOUD_", "AWS_", "GATEWAY_", "MINISTACK_", "PERSIST_", "STATE_DIR", "S3_"))}
+    env.update({
+        "LOCALCLOUD_PORT": str(port),
+        "LOCALCLOUD_HOME": str(home),
+        "LOCALCLOUD_PERSIST": "0",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def wait_healthy(endpoint: str, process: subprocess.Popen | None, log: Path | None,
+                 timeout: float = START_TIMEOUT_S) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"local cloud exited with {process.returncode} during start:\n{tail}")
+        found = health(endpoint, timeout=0.5)
+        if found:
+            return found
+        time.sleep(0.05)
+    raise RuntimeError(f"local cloud on {endpoint} not healthy within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM exactly this process, wait; SIGKILL only if it ignores that."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@dataclass
+class LocalCloud:
+    endpoint: str
+    port: int
+    home: Path
+    log: Path
+    process: subprocess.Popen
+    health: dict
+
+    def execute_api_url(self, api_id: str, path: str = "/") -> str:
+        return f"{self.endpoint}/_aws/execute-api/{api_id}{path}"
+
+    def execute_api_host(self, api_id: str) -> str:
+        return f"{api_id}.execute-api.localhost.localstack.cloud:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def localcloud(tmp_path_factory) -> LocalCloud:
+    home = tmp_path_factory.mktemp("localcloud-home")
+    port = free_port()
+    log = home / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        found = wait_healthy(endpoint, process, log)
+        yield LocalCloud(endpoint=endpoint, port=port, home=home, log=log, process=process, health=found)
+    finally:
+        stop_process(process)
+
+
+ClientFactory = Callable[..., object]
+
+
+@pytest.fixture(scope="session")
+def aws(localcloud) -> ClientFactory:
+    """boto3 clients for (service, account, region) against the session's local cloud."""
+    cache: dict[tuple[str, str, str], object] = {}
+    config = Config(inject_host_prefix=False, retries={"max_attempts": 1, "mode": "standard"},
+                    connect_timeout=5, read_timeout=60)
+
+    def client(service: str, account: str = ACCOUNT_A, region: str = REGION):
+        key = (service, account, region)
+        if key not in cache:
+            cache[key] = boto3.session.Session().client(
+                service, endpoint_url=localcloud.endpoint, region_name=region,
+                aws_access_key_id=account, aws_secret_access_key="test", config=config,
+            )
+        return cache[key]
+
+    return client
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names unique to one test (the server is shared by the whole session)."""
+    token = uuid.uuid4().hex[:8]
+    return lambda prefix: f"{prefix}-{token}"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; return it (or the last falsy value)."""
+    deadline = time.monotonic() + timeout
+    result = predicate()
+    while not result and time.monotonic() < deadline:
+        time.sleep(interval)
+        result = predicate()
+    return result
+
+
+def drain(sqs, queue_url: str, expected: int | None = None, timeout: float = 10.0, quiet: float = 0.0) -> list[dict]:
+    """Receive (and delete) messages until ``expected`` arrived (then listen ``quiet`` s
+    more for extras) or ``timeout`` passed; with ``expected`` None, until nothing arrived
+    for ``quiet`` s (or ``timeout``)."""
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while time.monotonic() < deadline:
+        enough = expected is not None and len(messages) >= expected
+        if (enough or expected is None) and quiet and time.monotonic() - last >= quiet:
+            break
+        if enough and not quiet:
+            break
+        long_poll = expected is not None and not enough
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if long_poll else 0,
+                                  AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if got:
+            last = time.monotonic()
+            messages.extend(got)
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        elif not long_poll:
+            time.sleep(0.05)
+    return messages
+
+
+def queue_arn(sqs, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def queue_depth(sqs, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def observer(aws, unique):
+    """A bus rule -> SQS queue, to observe what reaches a bus: ``observer(bus, account, region,
+    pattern=...)`` returns the queue URL; events the rule matches land there."""
+
+    def make(bus_name: str, account: str = ACCOUNT_A, region: str = REGION, *, pattern: dict) -> str:
+        sqs, events = aws("sqs", account, region), aws("events", account, region)
+        name = unique(f"obs-{bus_name[-12:]}")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        events.put_rule(Name=name, EventBusName=bus_name,
+                        EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, EventBusName=bus_name,
+                           Targets=[{"Id": "q", "Arn": queue_arn(sqs, url)}])
+        return url
+
+    return make
