@@ -19,9 +19,9 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "local.json"
 CONFIG_CONTEXT_KEY = "config"
 CONFIG_ENV_VAR = "PIPELINE_CONFIG"
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
+_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 
 class ConfigError(ValueError):
@@ -37,9 +37,9 @@ class AccountRegion:
     def parse(cls, raw: dict[str, Any], where: str) -> "AccountRegion":
         account = str(raw.get("account", ""))
         region = str(raw.get("region", ""))
-        if not _ACCOUNT_RE.match(account):
+        if not _ACCOUNT_RE.fullmatch(account):
             raise ConfigError(f"{where}.account must be a 12-digit AWS account id, got {account!r}")
-        if not _REGION_RE.match(region):
+        if not _REGION_RE.fullmatch(region):
             raise ConfigError(f"{where}.region must be an AWS region such as us-east-1, got {region!r}")
         return cls(account, region)
 
@@ -140,19 +140,19 @@ def parse_config(raw: dict[str, Any]) -> DeploymentConfig:
         second_region = str(raw["second_region"])
     except KeyError as missing:
         raise ConfigError(f"configuration lacks required key {missing}") from None
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ConfigError(f"name {name!r} must be lower-case letters, digits and dashes (it prefixes bus names)")
-    if not _REGION_RE.match(second_region):
+    if not _REGION_RE.fullmatch(second_region):
         raise ConfigError(f"second_region must be an AWS region, got {second_region!r}")
     if second_region == backbone.region:
         raise ConfigError("second_region must differ from backbone.region")
     org = raw.get("organization_id") or None
-    if org is not None and not re.match(r"^o-[a-z0-9]{10,32}$", org):
+    if org is not None and not re.fullmatch(r"o-[a-z0-9]{10,32}", org):
         raise ConfigError(f"organization_id must look like o-xxxxxxxxxx, got {org!r}")
 
     apps = []
     for app_name, spec in (raw.get("applications") or {}).items():
-        if not _NAME_RE.match(app_name):
+        if not _NAME_RE.fullmatch(app_name):
             raise ConfigError(f"application name {app_name!r} must be lower-case letters, digits, dashes")
         where = AccountRegion.parse(spec, f"applications.{app_name}")
         if where.account == backbone.account:

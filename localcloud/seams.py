@@ -470,3 +470,99 @@ def replace_stepfunctions_clock(make_clock: Callable[[Any], Any]) -> None:
     """Give ministack's Step Functions module a clock of our own (wrapping ``time``)."""
     module = stepfunctions_module()
     module.time = make_clock(module.time)
+
+
+def organization_of(account: str) -> str | None:
+    """The organization ``account`` is a member of on this local cloud, if any: ministack
+    keeps each management account's organization and member accounts in its own scope."""
+    from ministack.services import organizations
+
+    for (manager, member), record in organizations._accounts.to_dict().items():
+        if account in (member, record.get("Id")):
+            org = organizations._orgs.get_scoped(manager, "", "self")
+            if org:
+                return org.get("Id")
+    return None
+
+
+def set_event_bus_policy(bus_name: str, policy: dict) -> None:
+    eventbridge_module()._event_bus_policies[bus_name] = policy
+
+
+def event_bus_name_from_ref(ref: str) -> tuple[str, tuple[str, str] | None]:
+    """ministack's reading of an EventBusName (name or same-scope ARN): (name, error)."""
+    return eventbridge_module()._event_bus_name_from_ref(ref or "default")
+
+
+# --- probes: does ministack already do the job? ------------------------------------------
+# Each runs ministack's own EventBridge actions in scratch accounts, before any extension
+# is installed, and removes what it made.
+
+_PROBE_A, _PROBE_B, _PROBE_REGION = "000000000901", "000000000902", "us-east-1"
+
+
+def _events_call(name: str, payload: dict) -> dict:
+    status, _headers, body = getattr(eventbridge_module(), name)(payload)
+    return json.loads(body) if body else {}
+
+
+def probe_cross_account_bus_delivery() -> bool:
+    """True when a rule whose target is another account's bus delivers there."""
+    target_arn = f"arn:aws:events:{_PROBE_REGION}:{_PROBE_B}:event-bus/localcloud-probe"
+    try:
+        with request_scope(_PROBE_B, _PROBE_REGION):
+            _events_call("_create_event_bus", {"Name": "localcloud-probe"})
+            _events_call("_put_rule", {"Name": "probe-in", "EventBusName": "localcloud-probe",
+                                       "EventPattern": json.dumps({"source": ["localcloud.probe"]})})
+            _events_call("_put_targets", {"Rule": "probe-in", "EventBusName": "localcloud-probe", "Targets": [
+                {"Id": "q", "Arn": f"arn:aws:sqs:{_PROBE_REGION}:{_PROBE_B}:localcloud-probe-missing"}]})
+            _events_call("_put_permission", {"EventBusName": "localcloud-probe", "StatementId": "probe",
+                                             "Principal": _PROBE_A, "Action": "events:PutEvents"})
+        with request_scope(_PROBE_A, _PROBE_REGION):
+            _events_call("_put_rule", {"Name": "probe-out", "EventPattern": json.dumps({"source": ["localcloud.probe"]})})
+            _events_call("_put_targets", {"Rule": "probe-out", "Targets": [
+                {"Id": "b", "Arn": target_arn, "RoleArn": f"arn:aws:iam::{_PROBE_A}:role/probe"}]})
+            delivered = []
+            original = eventbridge_module()._dispatch_event
+
+            def spy(event, view=None):
+                if event.get("EventBusName") == "localcloud-probe":
+                    delivered.append(event)
+                return original(event, view)
+
+            eventbridge_module()._dispatch_event = spy
+            try:
+                _events_call("_put_events", {"Entries": [{"Source": "localcloud.probe", "DetailType": "probe",
+                                                          "Detail": "{}"}]})
+            finally:
+                eventbridge_module()._dispatch_event = original
+        return bool(delivered)
+    finally:
+        with request_scope(_PROBE_A, _PROBE_REGION):
+            _events_call("_remove_targets", {"Rule": "probe-out", "Ids": ["b"]})
+            _events_call("_delete_rule", {"Name": "probe-out"})
+        with request_scope(_PROBE_B, _PROBE_REGION):
+            _events_call("_remove_targets", {"Rule": "probe-in", "EventBusName": "localcloud-probe", "Ids": ["q"]})
+            _events_call("_delete_rule", {"Name": "probe-in", "EventBusName": "localcloud-probe"})
+            _events_call("_remove_permission", {"EventBusName": "localcloud-probe", "RemoveAllPermissions": True})
+            _events_call("_delete_event_bus", {"Name": "localcloud-probe"})
+
+
+def probe_log_group_targets() -> bool:
+    """True when a rule whose target is a log group writes the event to it."""
+    from ministack.services import cloudwatch_logs
+
+    group = "/localcloud/probe"
+    with request_scope(_PROBE_A, _PROBE_REGION):
+        cloudwatch_logs._create_log_group({"logGroupName": group})
+        try:
+            _events_call("_put_rule", {"Name": "probe-log", "EventPattern": json.dumps({"source": ["localcloud.probe"]})})
+            _events_call("_put_targets", {"Rule": "probe-log", "Targets": [
+                {"Id": "l", "Arn": f"arn:aws:logs:{_PROBE_REGION}:{_PROBE_A}:log-group:{group}"}]})
+            _events_call("_put_events", {"Entries": [{"Source": "localcloud.probe", "DetailType": "probe", "Detail": "{}"}]})
+            streams = cloudwatch_logs._log_groups.get(group, {}).get("streams", {})
+            return bool(streams)
+        finally:
+            _events_call("_remove_targets", {"Rule": "probe-log", "Ids": ["l"]})
+            _events_call("_delete_rule", {"Name": "probe-log"})
+            cloudwatch_logs._delete_log_group({"logGroupName": group})

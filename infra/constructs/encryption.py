@@ -37,3 +37,16 @@ class ServiceKey(Construct):
                 },
             )
         )
+        # EventBridge writes undeliverable events to rule dead-letter queues under this key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeRuleDeadLettersOfThisAccount",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/*"},
+                },
+            )
+        )

@@ -69,6 +69,9 @@ class HttpApiToSqs(Construct):
             integration=integration,
             authorizer=apigwv2.HttpNoneAuthorizer() if authorization == "NONE" else _iam_authorizer(),
         )
+        # HttpSqsIntegration's role gets sqs:SendMessage only; a queue under a customer
+        # managed key also needs the key for every SendMessage.
+        key.grant(self.route.node.find_child("InvokeRole"), "kms:GenerateDataKey", "kms:Decrypt")
         if authorization == "NONE":
             acknowledge(self.route, {
                 "AwsSolutions-APIG4": "The configuration chose api_authorization NONE: an open ingestion endpoint "

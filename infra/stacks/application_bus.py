@@ -39,8 +39,6 @@ class ApplicationBusStack(Stack):
                 resources=[self.bus.event_bus_arn],
             )
         )
-        dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
-
         # Everything that arrives from outside this account, for audit (and for tests:
         # an application never sees its own events come back).
         inbound_log = encrypted_log_group(self, "InboundEvents", key=key, days=retention)
@@ -52,10 +50,10 @@ class ApplicationBusStack(Stack):
             "BusName": self.bus.event_bus_name,
             "BusArn": self.bus.event_bus_arn,
             "InboundLogGroupName": inbound_log.log_group_name,
-            "DeliveryDeadLetterQueueUrl": dead_letters.queue_url,
         }
 
         if application.consumer and application.subscribes:
+            dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
             consumer = PythonFunction(
                 self,
                 "Consumer",
@@ -79,6 +77,7 @@ class ApplicationBusStack(Stack):
             )
             outputs["ConsumerLogGroupName"] = consumer.log_group.log_group_name
             outputs["ConsumerFunctionName"] = consumer.function.function_name
+            outputs["DeliveryDeadLetterQueueUrl"] = dead_letters.queue_url
 
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

@@ -18,7 +18,10 @@ _OPERATORS: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda actual, expected: actual == expected,
     "StringLike": lambda actual, expected: fnmatch.fnmatchcase(actual, expected),
     "StringNotEquals": lambda actual, expected: actual != expected,
+    "StringNotLike": lambda actual, expected: not fnmatch.fnmatchcase(actual, expected),
 }
+# As in IAM: a negated operator matches when the request has no value for the key.
+_NEGATED = {"StringNotEquals", "StringNotLike"}
 
 
 def _as_list(value) -> list:
@@ -30,6 +33,9 @@ def _as_list(value) -> list:
 def _principal_matches(principal, account: str) -> bool:
     if principal == "*":
         return True
+    if isinstance(principal, str):
+        # PutPermission's Principal: an account id (ministack stores it as given).
+        principal = {"AWS": principal}
     if not isinstance(principal, dict):
         return False
     for value in _as_list(principal.get("AWS")):
@@ -54,9 +60,11 @@ def _condition_matches(condition: dict, context: dict[str, str | None]) -> bool:
                 logger.warning("bus policy condition key %s is not evaluated locally (fails closed)", key)
                 raise _Unevaluable(key)
             if actual is None:
+                if operator in _NEGATED:
+                    continue
                 return False
             values = _as_list(expected)
-            if operator == "StringNotEquals":
+            if operator in _NEGATED:
                 if not all(compare(actual, v) for v in values):
                     return False
             elif not any(compare(actual, v) for v in values):

@@ -38,27 +38,13 @@ def _arn_parts(arn: str) -> tuple[str, str, str] | None:
     return parts[4], parts[3], parts[5].split("/", 1)[1]
 
 
-def organization_of(account: str) -> str | None:
-    """The organization ``account`` belongs to on this local cloud, if any."""
-    try:
-        from ministack.services import organizations
-    except ImportError:
-        return None
-    for (manager, account_id), record in list(getattr(organizations._accounts, "_data", {}).items()):
-        if account_id == account or record.get("Id") == account:
-            org = organizations._orgs.get_scoped(manager, "self") if hasattr(organizations._orgs, "get_scoped") else None
-            if org:
-                return org.get("Id")
-    return None
-
-
 def policy_allows(bus_name: str, bus_arn: str, sender_account: str) -> bool:
     """Call inside the bus owner's request scope."""
     return bus_policy.allows(
         seams.event_bus_policy(bus_name),
         sender_account=sender_account,
         bus_arn=bus_arn,
-        organization_id=organization_of(sender_account),
+        organization_id=seams.organization_of(sender_account),
     )
 
 
@@ -149,41 +135,99 @@ def _foreign_target(entry: dict, account: str, region: str) -> tuple[str, str, s
     return None
 
 
+def _missing_local_bus(entry: dict) -> dict | None:
+    """The failed entry AWS returns for a bus that does not exist (ministack accepts it)."""
+    name, error = seams.event_bus_name_from_ref(entry.get("EventBusName") or "default")
+    if error or seams.event_bus_exists(name):
+        return None
+    return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
+
+
+async def _put_events(original, method, path, headers, body, query_params):
+    try:
+        request = json.loads(body or b"{}")
+        entries = list(request.get("Entries") or [])
+    except (ValueError, AttributeError):
+        return await original(method, path, headers, body, query_params)
+    if not entries or len(entries) > 10 or not all(isinstance(e, dict) for e in entries):
+        return await original(method, path, headers, body, query_params)  # ministack's own validation
+    account, region = seams.current_account(), seams.current_region()
+    outcomes = []
+    for entry in entries:
+        target = _foreign_target(entry, account, region)
+        outcomes.append(("foreign", target) if target else ("missing", _missing_local_bus(entry)))
+    if all(kind == "missing" and failure is None for kind, failure in outcomes):
+        return await original(method, path, headers, body, query_params)
+    results = []
+    for entry, (kind, detail) in zip(entries, outcomes):
+        if kind == "foreign":
+            results.append(_put_on_foreign_bus(entry, account, detail, entry["EventBusName"]))
+        elif detail is not None:
+            results.append(detail)
+        else:
+            single = json.dumps({**request, "Entries": [entry]}).encode()
+            status, response_headers, response = await original(method, path, headers, single, query_params)
+            if status >= 400:
+                return status, response_headers, response
+            results.append(json.loads(response)["Entries"][0])
+    failed = sum(1 for r in results if "ErrorCode" in r)
+    return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+        {"FailedEntryCount": failed, "Entries": results}).encode()
+
+
+def _aws_statement_shape(statement: dict) -> dict:
+    """PutPermission's Principal (account id or *) and {Type, Key, Value} Condition, as
+    AWS stores them in the bus policy."""
+    shaped = dict(statement)
+    principal = shaped.get("Principal")
+    if isinstance(principal, str) and principal != "*":
+        shaped["Principal"] = {"AWS": f"arn:aws:iam::{principal}:root"}
+    condition = shaped.get("Condition")
+    if isinstance(condition, dict) and {"Type", "Key", "Value"} <= set(condition):
+        shaped["Condition"] = {condition["Type"]: {condition["Key"]: condition["Value"]}}
+    return shaped
+
+
+async def _put_permission(original, method, path, headers, body, query_params):
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return await original(method, path, headers, body, query_params)
+    bus = request.get("EventBusName") or "default"
+    if request.get("Policy"):
+        # ministack ignores Policy and stores "Allow * events:PutEvents" instead.
+        try:
+            policy = json.loads(request["Policy"]) if isinstance(request["Policy"], str) else request["Policy"]
+        except ValueError:
+            return 400, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+                {"__type": "ValidationException", "message": "Policy is not valid JSON."}).encode()
+        if not seams.event_bus_exists(bus):
+            return 400, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+                {"__type": "ResourceNotFoundException", "message": f"Event bus {bus} does not exist."}).encode()
+        seams.set_event_bus_policy(bus, policy)
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, b"{}"
+    result = await original(method, path, headers, body, query_params)
+    if result[0] < 400:
+        for statement in (seams.event_bus_policy(bus) or {}).get("Statement", []):
+            if statement.get("Sid") == request.get("StatementId"):
+                seams.set_event_bus_policy_statement(bus, _aws_statement_shape(statement))
+    return result
+
+
 def _wrap_events_handler(original):
     async def handle(method, path, headers, body, query_params):
-        if not headers.get("x-amz-target", "").endswith(".PutEvents"):
-            return await original(method, path, headers, body, query_params)
-        try:
-            request = json.loads(body or b"{}")
-            entries = list(request.get("Entries") or [])
-        except (ValueError, AttributeError):
-            return await original(method, path, headers, body, query_params)
-        account, region = seams.current_account(), seams.current_region()
-        targets = [_foreign_target(e, account, region) if isinstance(e, dict) else None for e in entries]
-        if not any(targets) or len(entries) > 10:
-            return await original(method, path, headers, body, query_params)
-        results = []
-        for entry, target in zip(entries, targets):
-            if target:
-                results.append(_put_on_foreign_bus(entry, account, target, entry["EventBusName"]))
-                continue
-            single = json.dumps({**request, "Entries": [entry]}).encode()
-            status, _headers, response = await original(method, path, headers, single, query_params)
-            if status >= 400:
-                return status, _headers, response
-            results.append(json.loads(response)["Entries"][0])
-        failed = sum(1 for r in results if "ErrorCode" in r)
-        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
-            {"FailedEntryCount": failed, "Entries": results}).encode()
+        action = headers.get("x-amz-target", "").rsplit(".", 1)[-1]
+        if action == "PutEvents":
+            return await _put_events(original, method, path, headers, body, query_params)
+        if action == "PutPermission":
+            return await _put_permission(original, method, path, headers, body, query_params)
+        return await original(method, path, headers, body, query_params)
 
     return handle
 
 
 def needed() -> bool:
-    """ministack 1.5.33 has no cross-account delivery; a future release that reads bus
-    policies would expose them on its module, and then this extension stands aside."""
-    module = seams.eventbridge_module()
-    return not getattr(module, "CROSS_ACCOUNT_BUS_DELIVERY", False)
+    return not seams.probe_cross_account_bus_delivery()
 
 
 def install() -> None:

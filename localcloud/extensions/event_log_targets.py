@@ -55,7 +55,7 @@ def _wrap_invoke_target(original):
 
 
 def needed() -> bool:
-    return True
+    return not seams.probe_log_group_targets()
 
 
 def install() -> None:

@@ -24,6 +24,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
 from localcloud import seams
 from localcloud.extensions import Extension
@@ -239,7 +240,8 @@ async def _events_put_events(params: dict, account: str, region: str, request_id
 
 
 async def _states_start_execution(params: dict, account: str, region: str, request_id: str) -> tuple[int, dict]:
-    request = {k: params[k] for k in ("StateMachineArn", "Name", "Input", "TraceHeader") if k in params}
+    # The integration's parameters are PascalCase; the Step Functions API is camelCase.
+    request = {k[:1].lower() + k[1:]: params[k] for k in ("StateMachineArn", "Name", "Input", "TraceHeader") if k in params}
     status, body = await seams.call_json_api("states", "StartExecution", account, region, request)
     if status >= 400:
         return _aws_error(status, _error_code(body), body.get("message", ""), request_id)
@@ -278,11 +280,10 @@ async def _read_body(receive, limit: int) -> tuple[bytes, bool] | None:
 
 
 def _query_parameters(scope: dict) -> dict[str, str]:
-    query = {}
-    for pair in scope.get("query_string", b"").decode("latin-1").split("&"):
-        if pair:
-            key, _, value = pair.partition("=")
-            query.setdefault(key, value)
+    """First value of each query parameter, percent-decoded."""
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        query.setdefault(key, value)
     return query
 
 

@@ -131,10 +131,6 @@ def test_deny_outside_organization_with_org_present():
     assert allows(document, SENDER, org="o-someoneelse") is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bus_policy._condition_matches (line 56) returns False for any operator when the context key is absent; "
-    "IAM makes a negated operator (StringNotEquals) TRUE for an absent key, so 'Deny StringNotEquals "
-    "aws:PrincipalOrgID' does not deny an account in no organization: fails open"))
 def test_deny_outside_organization_denies_an_account_in_no_organization():
     document = policy(statement("Allow", "*", sid="all"),
                       statement("Deny", "*", sid="outside", condition={"StringNotEquals": {"aws:PrincipalOrgID": ORG}}))
@@ -160,10 +156,6 @@ def test_put_permission_for_everyone_is_enforced_and_removable(aws, unique):
     assert aws("events", ACCOUNT_A).put_events(Entries=[entry])["Entries"][0]["ErrorCode"] == "AccessDeniedException"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PutPermission(Principal='<account id>') is stored by ministack as the bare string Principal '<account id>' "
-    "(AWS stores {'AWS': 'arn:aws:iam::<account id>:root'}); bus_policy._principal_matches (line ~30) accepts only "
-    "'*' or a dict, so the documented way to grant one account access never grants it"))
 def test_put_permission_by_account_is_enforced(aws, unique):
     owner = aws("events", ACCOUNT_B)
     bus = unique("pol-bus")
@@ -174,10 +166,6 @@ def test_put_permission_by_account_is_enforced(aws, unique):
     assert aws("events", ACCOUNT_A).put_events(Entries=[entry])["FailedEntryCount"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ministack 1.5.33 eventbridge._put_permission ignores the Policy parameter and stores "
-    "'Allow Principal * events:PutEvents' instead: a restrictive policy put through the API opens the bus "
-    "to every account. No extension wraps PutPermission (cross_account_events could store Policy as given)"))
 def test_put_permission_with_a_full_policy_document_is_kept(aws, unique):
     owner = aws("events", ACCOUNT_B)
     bus = unique("pol-doc-bus")
@@ -212,10 +200,6 @@ def test_org_condition_denies_an_account_outside_the_organization(aws, unique):
     assert denied["Entries"][0]["ErrorCode"] == "AccessDeniedException"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cross_account_events.organization_of (line 49) calls organizations._orgs.get_scoped(manager, 'self'), "
-    "but AccountScopedDict.get_scoped takes (account_id, region, key): TypeError, PutEvents answers "
-    "500 InternalError for any sender that belongs to an organization (also a ministack internal outside seams.py)"))
 def test_org_condition_allows_an_account_in_the_organization(aws, unique):
     manager = "666666666666"  # used by this test only: once in an org, its cross-account puts crash
     org_id = aws("organizations", manager).describe_organization()["Organization"]["Id"]

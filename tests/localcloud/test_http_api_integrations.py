@@ -148,10 +148,6 @@ def test_eventbridge_put_events_subtype(localcloud, aws, unique, observer):
         "com.example.api", "TransactionReceived", {"amount": 7}, ACCOUNT_A)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "http_api_integrations._states_start_execution (line ~242) passes StateMachineArn/Name/Input/TraceHeader "
-    "in PascalCase to the Step Functions JSON API, which reads camelCase (stateMachineArn, input, ...): "
-    "every request answers 400 StateMachineDoesNotExist 'State machine  not found'"))
 def test_step_functions_start_execution_subtype(localcloud, aws, unique):
     sfn = aws("stepfunctions")
     machine = sfn.create_state_machine(
@@ -197,9 +193,6 @@ def test_header_and_query_string_mappings(localcloud, aws, unique):
     assert queue_depth(sqs, queue_url) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "http_api_integrations._query_parameters (line ~280) splits the raw query string without "
-    "percent-decoding: $request.querystring.y for ?y=a%20b yields 'a%20b', API Gateway yields 'a b'"))
 def test_query_string_mapping_is_percent_decoded(localcloud, aws, unique):
     sqs = aws("sqs")
     queue_url = sqs.create_queue(QueueName=unique("api-qs"))["QueueUrl"]

@@ -237,10 +237,6 @@ def test_target_failure_keeps_messages_until_the_dead_letter_queue(aws, unique):
     assert_kept_then_dead_lettered(sqs, source_url, dlq_url, "cannot be delivered to a queue")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipes_sqs._to_event_bus (line ~339) trusts PutEvents, and ministack 1.5.33 answers PutEvents naming a "
-    "missing same-account bus with an EventId (AWS: ResourceNotFoundException entry), so the record is deleted: "
-    "lost instead of kept and dead-lettered"))
 def test_deleted_target_bus_keeps_messages_until_the_dead_letter_queue(aws, unique):
     sqs, events = aws("sqs"), aws("events")
     source_url, dlq_url = flaky_source(sqs, unique)

@@ -1,0 +1,402 @@
+"""`make bench`: measure the local pipeline end to end on a local cloud of its own.
+
+Starts a fresh local cloud on another port (so a running one is left alone), times its
+start and a full deploy, then measures POST -> log line latency (sequential),
+the highest offered load sustained with zero loss, a replay of archived events, memory,
+and single-operation figures next to moto server started in the same run. Prints a
+table and writes .bench/latest.json.
+
+    python -m ops.bench [--quick] [--latency-count 500] [--duration 60]
+                        [--loads 25,50,100,200,300,400,500] [--replay-count 10000]
+
+Latency is the log event's own timestamp minus the moment the POST was sent; the log
+group is read with FilterLogEvents as a test would, and polling cadence does not enter
+the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = PROJECT_ROOT / ".bench"
+BENCH_PORT = int(os.environ.get("BENCH_PORT", "4567"))
+MOTO_PORT = int(os.environ.get("BENCH_MOTO_PORT", "4568"))
+TARGETS = {
+    "latency_ms.p50": ("<=", 20), "latency_ms.p99": ("<=", 100), "throughput_tps": (">=", 500), "lost": ("<=", 0),
+    "replay_10k_s": ("<=", 60), "rss_mb": ("<=", 300), "cold_start_s": ("<=", 1), "deploy_s": ("<=", 30),
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+# --- the bench's own local cloud -------------------------------------------------------
+
+class BenchCloud:
+    def __init__(self) -> None:
+        self.home = BENCH_DIR / "localcloud"
+        self.env = dict(os.environ, LOCALCLOUD_PORT=str(BENCH_PORT), LOCALCLOUD_HOME=str(self.home))
+        self.pid: int | None = None
+
+    def start(self) -> float:
+        if not port_free(BENCH_PORT):
+            raise SystemExit(f"port {BENCH_PORT} is busy: set BENCH_PORT to a free port")
+        shutil.rmtree(self.home, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "localcloud", "up"], env=self.env, check=True, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL)
+        elapsed = time.monotonic() - started
+        self.pid = int((self.home / "localcloud.pid").read_text())
+        return elapsed
+
+    def stop(self) -> None:
+        subprocess.run([sys.executable, "-m", "localcloud", "down"], env=self.env, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL)
+
+    def rss_mb(self) -> float:
+        import psutil
+
+        process = psutil.Process(self.pid)
+        total = process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
+        return total / 1024 / 1024
+
+
+# --- sending ----------------------------------------------------------------------------
+
+class Sender:
+    """Keep-alive HTTP client per thread for the API's path-form URL."""
+
+    def __init__(self, api_path: str) -> None:
+        self.api_path = api_path
+        self.local = threading.local()
+
+    def post(self, body: str) -> tuple[int, int]:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = http.client.HTTPConnection("127.0.0.1", BENCH_PORT, timeout=30)
+        sent_at_ms = int(time.time() * 1000)
+        try:
+            connection.request("POST", self.api_path, body=body.encode(), headers={"content-type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            return response.status, sent_at_ms
+        except (OSError, http.client.HTTPException):
+            self.local.connection = None
+            return 0, sent_at_ms
+
+
+def unique_body(tag: str, index: int) -> str:
+    return json.dumps({"bench": tag, "n": index, "id": str(uuid.uuid4()), "amount": index % 1000 / 10,
+                       "customer": {"name": f"Customer {index}", "email": f"c{index}@example.com"}})
+
+
+# --- phases ------------------------------------------------------------------------------
+
+def measure_latency(sender: Sender, count: int) -> list[float]:
+    from ops import transactions
+
+    latencies = []
+    for index in range(count):
+        body = unique_body("latency", index)
+        status, sent_at_ms = sender.post(body)
+        if status != 200:
+            raise SystemExit(f"latency run: POST answered {status}")
+        lines = transactions.recorded(transactions.sha256_hex(body), sent_at_ms, timeout=30)
+        if not lines:
+            raise SystemExit(f"latency run: transaction {index} never reached the log")
+        latencies.append(lines[0][0] - sent_at_ms)
+        if (index + 1) % 100 == 0:
+            log(f"  latency: {index + 1}/{count} (p50 so far {statistics.median(latencies):.0f} ms)")
+    return latencies
+
+
+def processed_once(since_ms: int, shas: set[str], timeout: float) -> tuple[int, int]:
+    """(processed exactly once, processed more than once) among ``shas``, waiting up to ``timeout``."""
+    from ops import transactions
+
+    deadline = time.monotonic() + timeout
+    while True:
+        counts: dict[str, int] = {}
+        for _ts, record in transactions.recorded_since(since_ms):
+            if record.get("replay_name") is None and record.get("body_sha256") in shas:
+                counts[record["body_sha256"]] = counts.get(record["body_sha256"], 0) + 1
+        once = sum(1 for c in counts.values() if c == 1)
+        if once + sum(1 for c in counts.values() if c > 1) >= len(shas) or time.monotonic() > deadline:
+            return once, sum(1 for c in counts.values() if c > 1)
+        time.sleep(1.0)
+
+
+def offered_load(sender: Sender, rate: int, duration: float) -> dict:
+    from ops import transactions
+
+    total = int(rate * duration)
+    bodies = [unique_body(f"load{rate}", i) for i in range(total)]
+    statuses: list[int] = [0] * total
+    started_ms = int(time.time() * 1000)
+    start = time.monotonic()
+
+    def send(index: int) -> None:
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        statuses[index], _ = sender.post(bodies[index])
+
+    with ThreadPoolExecutor(max_workers=min(64, max(8, rate // 4))) as pool:
+        list(pool.map(send, range(total)))
+    send_seconds = time.monotonic() - start
+    accepted = {transactions.sha256_hex(b) for b, s in zip(bodies, statuses) if s == 200}
+    once, duplicated = processed_once(started_ms, accepted, timeout=max(60.0, duration))
+    return {
+        "rate": rate, "sent": total, "accepted": len(accepted), "achieved_send_tps": round(total / send_seconds, 1),
+        "processed_once": once, "duplicated": duplicated, "lost": len(accepted) - once,
+        "rejected": total - len(accepted),
+    }
+
+
+def measure_throughput(sender: Sender, loads: list[int], duration: float) -> tuple[int, list[dict]]:
+    best, runs = 0, []
+    for rate in loads:
+        log(f"  offering {rate} tx/s for {duration:.0f} s")
+        run = offered_load(sender, rate, duration)
+        runs.append(run)
+        sustained = run["lost"] == 0 and run["rejected"] == 0 and run["achieved_send_tps"] >= 0.95 * rate
+        log(f"  {rate} tx/s: accepted {run['accepted']}/{run['sent']}, processed once {run['processed_once']}, "
+            f"lost {run['lost']}, sender achieved {run['achieved_send_tps']} tx/s -> "
+            f"{'sustained' if sustained else 'NOT sustained'}")
+        if not sustained:
+            break
+        best = rate
+    return best, runs
+
+
+def measure_replay(count: int) -> dict:
+    """Put ``count`` transaction events on the transaction bus (processed and archived),
+    then replay that window and time it until every one was recorded again."""
+    from ops import transactions
+    from ops.environment import client, config, output
+
+    app = transactions.payments()
+    events = client("events", app.account, app.region)
+    bus = output(transactions.PIPELINE_STACK, "TransactionBusName")
+    cfg = config()
+    time.sleep(1.1)  # archive times are whole seconds: keep earlier phases out of the window
+    window_start = datetime.now(timezone.utc).replace(microsecond=0)
+    loaded_since_ms = int(time.time() * 1000)
+    shas = set()
+    batch = []
+    paced = time.monotonic()
+    for index in range(count):
+        body = unique_body("replay", index)
+        shas.add(transactions.sha256_hex(body))
+        record = {"messageId": str(uuid.uuid4()), "body": body, "eventSource": "aws:sqs"}
+        batch.append({"EventBusName": bus, "Source": cfg.pipeline.event_source,
+                      "DetailType": cfg.pipeline.event_detail_type, "Detail": json.dumps(record)})
+        if len(batch) == 10:
+            events.put_events(Entries=batch)
+            batch = []
+            if (index + 1) % 1000 == 0:
+                log(f"  replay: loaded {index + 1}/{count} events")
+            # Keep loading below what the workflow absorbs, so loading measures nothing.
+            paced += 10 / 150
+            time.sleep(max(0.0, paced - time.monotonic()))
+    if batch:
+        events.put_events(Entries=batch)
+    first, _ = processed_once(loaded_since_ms, shas, timeout=600)
+    log(f"  replay: {first}/{count} loaded events processed the first time")
+    time.sleep(1.1)
+    window_end = datetime.now(timezone.utc)
+    archive = events.describe_archive(ArchiveName=output(transactions.PIPELINE_STACK, "ArchiveName"))
+    name = f"bench-{int(time.time())}"
+    replay_since_ms = int(time.time() * 1000)
+    started = time.monotonic()
+    events.start_replay(ReplayName=name, EventSourceArn=archive["ArchiveArn"], EventStartTime=window_start,
+                        EventEndTime=window_end,
+                        Destination={"Arn": output(transactions.PIPELINE_STACK, "TransactionBusArn")})
+    group = output(transactions.PIPELINE_STACK, "RecorderLogGroupName")
+    seen = 0
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        seen = len({r["body_sha256"] for _t, r in transactions.log_records(
+            group, app.account, app.region, replay_since_ms,
+            lambda r: r.get("replay_name") == name and r.get("body_sha256") in shas)})
+        if seen >= count:
+            break
+        time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    log(f"  replay {name}: {seen}/{count} reprocessed in {elapsed:.1f} s")
+    return {"replay_name": name, "events": count, "reprocessed": seen, "seconds": round(elapsed, 2)}
+
+
+# --- side by side with moto -----------------------------------------------------------------
+
+def single_operation_figures(endpoint: str, samples: int) -> dict:
+    import boto3
+    from botocore.config import Config
+
+    def make(service: str):
+        return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="123456789012",
+                            aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}))
+
+    sqs, events = make("sqs"), make("events")
+    tag = uuid.uuid4().hex[:8]
+    queue_url = sqs.create_queue(QueueName=f"bench-{tag}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = f"bench-{tag}"
+    events.create_event_bus(Name=bus)
+    events.put_rule(Name=f"rule-{tag}", EventBusName=bus, EventPattern=json.dumps({"source": ["bench"]}))
+    events.put_targets(Rule=f"rule-{tag}", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    def timed(call) -> float:
+        durations = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            call()
+            durations.append((time.perf_counter() - began) * 1000)
+        return statistics.median(durations)
+
+    for _ in range(20):  # warm connections and caches
+        sqs.send_message(QueueUrl=queue_url, MessageBody="warm")
+    return {
+        "sqs_send_ms": round(timed(lambda: sqs.send_message(QueueUrl=queue_url, MessageBody="x" * 256)), 3),
+        "put_events_with_rule_ms": round(timed(lambda: events.put_events(Entries=[{
+            "EventBusName": bus, "Source": "bench", "DetailType": "t", "Detail": '{"a":1}'}])), 3),
+    }
+
+
+def side_by_side(samples: int) -> dict:
+    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if not moto or not port_free(MOTO_PORT):
+        log("  moto_server not available (or its port is busy): skipping the side-by-side")
+        return {}
+    process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(MOTO_PORT)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if not port_free(MOTO_PORT):
+                break
+            time.sleep(0.1)
+        ours = single_operation_figures(f"http://127.0.0.1:{BENCH_PORT}", samples)
+        theirs = single_operation_figures(f"http://127.0.0.1:{MOTO_PORT}", samples)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return {"local_cloud": ours, "moto_server": theirs,
+            "ratio_moto_over_local_cloud": {k: round(theirs[k] / ours[k], 2) for k in ours}}
+
+
+# --- report ---------------------------------------------------------------------------------
+
+def verdict(results: dict, key: str) -> str:
+    value = results
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "n/a"
+    op, target = TARGETS[key]
+    ok = value <= target if op == "<=" else value >= target
+    return f"{value} ({'meets' if ok else 'misses'} {op} {target})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run (not the published figures)")
+    parser.add_argument("--latency-count", type=int, default=500)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--loads", default="25,50,100,200,300,400,500")
+    parser.add_argument("--replay-count", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=500)
+    args = parser.parse_args()
+    if args.quick:
+        args.latency_count, args.duration, args.loads, args.replay_count, args.samples = 50, 5, "10,25", 200, 100
+    loads = [int(x) for x in args.loads.split(",") if x]
+
+    BENCH_DIR.mkdir(exist_ok=True)
+    os.environ.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{BENCH_PORT}",
+                       "PIPELINE_OUTPUTS_FILE": str(BENCH_DIR / "outputs.json")})
+    cloud = BenchCloud()
+    results: dict = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "platform": platform.platform()},
+                     "parameters": vars(args)}
+    try:
+        log("starting a fresh local cloud for the benchmark")
+        results["cold_start_s"] = round(cloud.start(), 3)
+        log(f"  healthy in {results['cold_start_s']} s")
+        log("deploying all stacks (bootstrap 4 environments + deploy)")
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-m", "ops.deploy_local"], check=True, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL)
+        results["deploy_s"] = round(time.monotonic() - began, 2)
+        log(f"  deployed in {results['deploy_s']} s")
+
+        from ops import transactions
+
+        sender = Sender(transactions.api_url().split(f":{BENCH_PORT}", 1)[1])
+        log("warming up (10 transactions)")
+        measure_latency(sender, 10)
+        log(f"latency: {args.latency_count} sequential transactions")
+        latencies = measure_latency(sender, args.latency_count)
+        results["latency_ms"] = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                                 "p99": percentile(latencies, 99), "count": len(latencies)}
+        log("throughput: ascending offered loads")
+        results["throughput_tps"], results["throughput_runs"] = measure_throughput(sender, loads, args.duration)
+        sustained_runs = [r for r in results["throughput_runs"] if r["rate"] <= results["throughput_tps"]]
+        results["lost"] = sum(r["lost"] for r in sustained_runs)
+        log(f"replay: {args.replay_count} archived events")
+        results["replay"] = measure_replay(args.replay_count)
+        results["replay_10k_s"] = results["replay"]["seconds"] if args.replay_count == 10_000 else None
+        results["rss_mb"] = round(cloud.rss_mb(), 1)
+        log("side by side with moto server (single operations)")
+        results["side_by_side"] = side_by_side(args.samples)
+    finally:
+        if cloud.pid:
+            try:
+                results.setdefault("rss_mb", round(cloud.rss_mb(), 1))
+            except Exception:
+                pass
+        cloud.stop()
+
+    (BENCH_DIR / "latest.json").write_text(json.dumps(results, indent=2))
+    print()
+    print(f"{'figure':<16} {'result':<40}")
+    for key in TARGETS:
+        print(f"{key:<16} {verdict(results, key):<40}")
+    print(f"{'latency_ms.p95':<16} {results['latency_ms']['p95']}")
+    for name, figures in (results.get("side_by_side") or {}).items():
+        print(f"{name:<28} {figures}")
+    print(f"written to {BENCH_DIR / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
