@@ -252,17 +252,9 @@ def test_cross_account_latency_is_measured(tx, where, say):
 GRANTED_ACCOUNT = "555555555555"
 
 
-@pytest.mark.parametrize("grant", [
-    pytest.param("principal", marks=pytest.mark.xfail(strict=True, reason=(
-        "local cloud: ministack's PutPermission (eventbridge._put_permission) stores Principal as the bare account "
-        "id string, and localcloud/extensions/bus_policy.py _principal_matches only matches '*' or {'AWS': ...}, "
-        "so an account granted with put-permission --principal is refused (AWS stores "
-        "{'AWS': 'arn:aws:iam::<id>:root'} and lets it publish)"))),
-    pytest.param("policy", marks=pytest.mark.xfail(strict=True, reason=(
-        "local cloud: ministack's PutPermission ignores the Policy parameter and appends an Allow statement with "
-        "Principal '*': put-permission --policy opens the bus to every account (AWS replaces the bus policy "
-        "with the document)"))),
-])
+# ministack 1.5.33's PutPermission stores a bare account id as Principal and ignores the
+# Policy parameter (storing "Allow *" instead: an open bus); localcloud reshapes both as AWS does.
+@pytest.mark.parametrize("grant", ["principal", "policy"])
 def test_a_bus_policy_set_through_put_permission_is_enforced_as_on_aws(aws, backbone, grant):
     """An operator onboarding a publisher with PutPermission, on a scratch bus of the backbone account."""
     events = aws("events", backbone.account, backbone.region)

@@ -185,8 +185,16 @@ def test_a_transaction_the_recorder_cannot_publish_is_retried_then_dead_lettered
 
         assert dead is not None, "the original body never reached the workflow dead-letter queue"
         assert dead["Body"] == body
-        attempts = tx.recorded(tx.sha256_hex(body), accepted.sent_at_ms, timeout=0)
-        assert len(attempts) == 1 + cfg.pipeline.lambda_retry_attempts, [r for _, r in attempts]
+        # One line per attempt; the last one may reach the log group just after the dead letter.
+        expected_attempts = 1 + cfg.pipeline.lambda_retry_attempts
+        sha = tx.sha256_hex(body)
+
+        def every_attempt():
+            lines = tx.recorded(sha, accepted.sent_at_ms, timeout=0)
+            return lines if len(lines) >= expected_attempts else None
+
+        attempts = wait_until(every_attempt, 5) or tx.recorded(sha, accepted.sent_at_ms, timeout=0)
+        assert len(attempts) == expected_attempts, [(ts - accepted.sent_at_ms, r["timestamp"]) for ts, r in attempts]
         assert {r["message_id"] for _, r in attempts} == {accepted.message_id}
     finally:
         lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": original})
