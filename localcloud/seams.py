@@ -566,3 +566,13 @@ def probe_log_group_targets() -> bool:
             _events_call("_remove_targets", {"Rule": "probe-log", "Ids": ["l"]})
             _events_call("_delete_rule", {"Name": "probe-log"})
             cloudwatch_logs._delete_log_group({"logGroupName": group})
+
+
+def probe_secret_ref_is_arn() -> bool:
+    """True when ministack's CloudFormation secret's physical id (its Ref) is the ARN."""
+    handlers = cfn_resource_handlers()["AWS::SecretsManager::Secret"]
+    with request_scope(_PROBE_A, _PROBE_REGION):
+        physical_id, _attrs = handlers["create"]("Probe", {"Name": "localcloud-probe-secret",
+                                                           "SecretString": "probe"}, "localcloud-probe")
+        handlers["delete"](physical_id, {"Name": "localcloud-probe-secret"})
+    return physical_id.startswith("arn:")

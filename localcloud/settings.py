@@ -41,10 +41,13 @@ def load_settings() -> Settings:
             f"refusing to bind {host}: the local cloud accepts any credentials, so it listens on loopback only "
             "(set LOCALCLOUD_ALLOW_REMOTE_BIND=1 inside a container whose port is published to loopback)"
         )
+    port = int(os.environ.get("LOCALCLOUD_PORT", "4566"))
+    # One home per port: pid file, log and state of two local clouds never mix.
+    default_home = PROJECT_ROOT / ".localcloud" if port == 4566 else PROJECT_ROOT / ".localcloud" / f"port-{port}"
     return Settings(
         host=host,
-        port=int(os.environ.get("LOCALCLOUD_PORT", "4566")),
-        home=Path(os.environ.get("LOCALCLOUD_HOME", PROJECT_ROOT / ".localcloud")),
+        port=port,
+        home=Path(os.environ.get("LOCALCLOUD_HOME", default_home)),
         persist=os.environ.get("LOCALCLOUD_PERSIST", "0") == "1",
         hostname=os.environ.get("LOCALCLOUD_HOSTNAME", "localhost.localstack.cloud"),
     )

@@ -16,12 +16,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from localcloud.__main__ import health
-from ops.environment import OUTPUTS_FILE, PROJECT_ROOT, client, config, endpoint_url
+from ops.environment import PROJECT_ROOT, client, config, endpoint_port, endpoint_url, local_state_dir, outputs_file
 
 CDKLOCAL = PROJECT_ROOT / "node_modules" / ".bin" / "cdklocal"
 BOOTSTRAP_VERSION_OUTPUT = "BootstrapVersion"
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
-BOOTSTRAP_DIR = PROJECT_ROOT / ".localcloud" / "bootstrap"
+
+
+def cloud_assembly_dir():
+    """Per local cloud, so deploys to two of them at once (say 4566 and a test's) never mix."""
+    port = endpoint_port()
+    return PROJECT_ROOT / ("cdk.out" if port == 4566 else f"cdk.out.{port}")
 
 
 def cdk_environment(account: str, region: str) -> dict[str, str]:
@@ -38,8 +43,8 @@ def cdk_environment(account: str, region: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        # A project-local CDK home: the CLI caches account ids per access key there.
-        "CDK_HOME": str(PROJECT_ROOT / ".localcloud" / "cdk-home"),
+        # A CDK home per local cloud: the CLI caches account ids per access key there.
+        "CDK_HOME": str(local_state_dir() / "cdk-home"),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "NODE_NO_WARNINGS": "1",
     })
@@ -65,7 +70,7 @@ def run(command: list[str], env: dict[str, str], label: str, cwd=PROJECT_ROOT) -
     print(f"  {label}: {time.monotonic() - started:.1f} s", flush=True)
 
 
-def bootstrap(account: str, region: str, trust: str) -> None:
+def bootstrap(account: str, region: str, trust: str, workdir) -> None:
     if bootstrapped(account, region):
         print(f"  aws://{account}/{region}: already bootstrapped", flush=True)
         return
@@ -73,7 +78,7 @@ def bootstrap(account: str, region: str, trust: str) -> None:
          "--trust-for-lookup", trust, "--cloudformation-execution-policies", EXECUTION_POLICY],
         # Outside the project folder: there `cdk bootstrap` would synthesize the app
         # first, and parallel bootstraps would fight over cdk.out.
-        cdk_environment(account, region), f"bootstrap aws://{account}/{region}", cwd=BOOTSTRAP_DIR)
+        cdk_environment(account, region), f"bootstrap aws://{account}/{region}", cwd=workdir)
 
 
 def main() -> int:
@@ -96,16 +101,19 @@ def main() -> int:
     environments = sorted({(cfg.backbone.account, region) for region in cfg.regions}
                           | {(app.account, app.region) for app in cfg.applications})
     if not args.skip_bootstrap:
-        BOOTSTRAP_DIR.mkdir(parents=True, exist_ok=True)
+        bootstrap_dir = local_state_dir() / "bootstrap"
+        bootstrap_dir.mkdir(parents=True, exist_ok=True)
         print(f"bootstrapping {len(environments)} environments (trusting CI/CD account {cfg.cicd.account})", flush=True)
         with ThreadPoolExecutor(max_workers=len(environments)) as pool:
-            list(pool.map(lambda e: bootstrap(e[0], e[1], cfg.cicd.account), environments))
+            list(pool.map(lambda e: bootstrap(e[0], e[1], cfg.cicd.account, bootstrap_dir), environments))
     print(f"deploying all stacks as CI/CD account {cfg.cicd.account} through each account's deploy role", flush=True)
-    OUTPUTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    outputs = outputs_file()
+    outputs.parent.mkdir(parents=True, exist_ok=True)
     run([str(CDKLOCAL), "deploy", "--all", "--require-approval", "never", "--concurrency", "5",
-         "--outputs-file", str(OUTPUTS_FILE), "--progress", "events"],
+         "--output", str(cloud_assembly_dir()),
+         "--outputs-file", str(outputs), "--progress", "events"],
         cdk_environment(cfg.cicd.account, cfg.cicd.region), "deploy --all")
-    print(f"deployed in {time.monotonic() - started:.1f} s; outputs in {OUTPUTS_FILE}")
+    print(f"deployed in {time.monotonic() - started:.1f} s; outputs in {outputs}")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -13,7 +14,6 @@ from botocore.config import Config
 from infra.config import DeploymentConfig, load_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-OUTPUTS_FILE = Path(os.environ.get("PIPELINE_OUTPUTS_FILE", PROJECT_ROOT / ".localcloud" / "outputs.json"))
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 
 
@@ -23,6 +23,21 @@ class NotDeployed(RuntimeError):
 
 def endpoint_url() -> str:
     return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
+
+
+def endpoint_port() -> int:
+    return urlparse(endpoint_url()).port or 4566
+
+
+def local_state_dir() -> Path:
+    """Per local cloud (the default one on 4566, others by port), like localcloud.settings."""
+    port = endpoint_port()
+    return PROJECT_ROOT / ".localcloud" if port == 4566 else PROJECT_ROOT / ".localcloud" / f"port-{port}"
+
+
+def outputs_file() -> Path:
+    """Stack outputs of the last deploy to this endpoint (PIPELINE_OUTPUTS_FILE overrides)."""
+    return Path(os.environ.get("PIPELINE_OUTPUTS_FILE", local_state_dir() / "outputs.json"))
 
 
 def config() -> DeploymentConfig:
@@ -47,9 +62,10 @@ def client(service: str, account: str, region: str):
 
 def stack_outputs() -> dict[str, dict[str, str]]:
     """{stack name: {output: value}} as the last `make deploy` wrote them."""
-    if not OUTPUTS_FILE.exists():
-        raise NotDeployed(f"{OUTPUTS_FILE} not found: run `make deploy` first")
-    return json.loads(OUTPUTS_FILE.read_text())
+    path = outputs_file()
+    if not path.exists():
+        raise NotDeployed(f"{path} not found: run `make deploy` first")
+    return json.loads(path.read_text())
 
 
 def output(stack: str, key: str) -> str:
@@ -57,4 +73,4 @@ def output(stack: str, key: str) -> str:
     try:
         return outputs[stack][key]
     except KeyError:
-        raise NotDeployed(f"output {key} of stack {stack} not found in {OUTPUTS_FILE}: run `make deploy`") from None
+        raise NotDeployed(f"output {key} of stack {stack} not found in {outputs_file()}: run `make deploy`") from None

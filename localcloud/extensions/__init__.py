@@ -34,6 +34,7 @@ class Extension:
 def _registry() -> list[Extension]:
     from localcloud.extensions import (
         cfn_events,
+        cfn_secret_arn,
         cross_account_events,
         event_log_targets,
         express_workflows,
@@ -43,6 +44,7 @@ def _registry() -> list[Extension]:
 
     return [
         cfn_events.EXTENSION,
+        cfn_secret_arn.EXTENSION,
         cross_account_events.EXTENSION,
         event_log_targets.EXTENSION,
         express_workflows.EXTENSION,

@@ -114,7 +114,7 @@ def _why_not_deployed(cfg) -> str | None:
     except environment.NotDeployed as error:
         return str(error)
     except ValueError as error:
-        return f"{environment.OUTPUTS_FILE} is not valid JSON ({error})"
+        return f"{environment.outputs_file()} is not valid JSON ({error})"
     for name, account, region in _expected_stacks(cfg):
         try:
             stack = environment.client("cloudformation", account, region).describe_stacks(StackName=name)["Stacks"][0]
@@ -125,7 +125,7 @@ def _why_not_deployed(cfg) -> str | None:
             return f"stack {name} is {status}"
         deployed = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         if recorded_outputs.get(name) != deployed:
-            return f"{environment.OUTPUTS_FILE} does not match the outputs of the deployed stack {name}"
+            return f"{environment.outputs_file()} does not match the outputs of the deployed stack {name}"
     return None
 
 
@@ -154,7 +154,7 @@ def deployed(local_cloud, say, cfg) -> dict[str, dict[str, str]]:
             pytest.fail(f"deployed, but {still}")
         say(f"deployed in {time.monotonic() - started:.1f} s")
     else:
-        say(f"stacks already deployed; outputs from {environment.OUTPUTS_FILE}")
+        say(f"stacks already deployed; outputs from {environment.outputs_file()}")
     return environment.stack_outputs()
 
 

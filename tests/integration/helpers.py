@@ -22,16 +22,9 @@ SCHEME = _parsed.scheme
 HOST = _parsed.hostname or "127.0.0.1"
 PORT = _parsed.port or (443 if SCHEME == "https" else 80)
 
-# A local cloud on another port than 4566 gets a home and an outputs file of its own,
-# so it never touches the pid file or the outputs of the one on 4566.
-if PORT != 4566:
-    os.environ.setdefault("LOCALCLOUD_HOME", str(PROJECT_ROOT / ".localcloud" / f"port-{PORT}"))
-    os.environ.setdefault("PIPELINE_OUTPUTS_FILE", str(Path(os.environ["LOCALCLOUD_HOME"]) / "outputs.json"))
-
+# A local cloud on another port than 4566 has a home and an outputs file of its own
+# (localcloud.settings and ops.environment derive them from the port).
 import ops.environment as environment  # noqa: E402
-
-if "PIPELINE_OUTPUTS_FILE" in os.environ:  # ops.environment may have been imported earlier in the session
-    environment.OUTPUTS_FILE = Path(os.environ["PIPELINE_OUTPUTS_FILE"])
 
 PIPELINE = "PaymentsTransactionPipeline"
 

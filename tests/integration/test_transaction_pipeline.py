@@ -275,10 +275,6 @@ def test_an_empty_body_is_refused_and_not_delivered(tx, aws, payments, outputs):
 # --------------------------------------------------------------------------- deployed as on AWS
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "local cloud fidelity: ministack 1.5.33's CloudFormation handler for AWS::SecretsManager::Secret "
-    "(provisioners._sm_secret_create) returns the secret NAME as physical id, so {Ref: Secret} (CDK's "
-    "secret.secret_arn) resolves to a name; on AWS Ref returns the ARN. localcloud/ has no extension for it."))
 def test_recorder_is_given_its_secret_by_arn_as_on_aws(aws, payments, outputs):
     lam = aws("lambda", payments.account, payments.region)
     variables = lam.get_function_configuration(FunctionName=outputs[PIPELINE]["RecorderFunctionName"])["Environment"]["Variables"]
