@@ -576,3 +576,22 @@ def probe_secret_ref_is_arn() -> bool:
                                                            "SecretString": "probe"}, "localcloud-probe")
         handlers["delete"](physical_id, {"Name": "localcloud-probe-secret"})
     return physical_id.startswith("arn:")
+
+
+# --- Lambda warm workers ------------------------------------------------------------------
+
+def lambda_worker_ceiling() -> int:
+    """ministack's per-function ceiling on warm worker processes (0: none)."""
+    from ministack.core import lambda_runtime
+
+    return int(getattr(lambda_runtime, "_LOCAL_MAX_WORKERS", 0) or 0)
+
+
+def wrap_lambda_worker_lease(make_acquire: Callable[[Callable], Callable],
+                             make_release: Callable[[Callable], Callable]) -> None:
+    """ministack's Lambda service leases warm workers through ``acquire_worker`` and
+    returns them through ``release_worker`` (names it imported from lambda_runtime)."""
+    from ministack.services import lambda_svc
+
+    lambda_svc.acquire_worker = make_acquire(lambda_svc.acquire_worker)
+    lambda_svc.release_worker = make_release(lambda_svc.release_worker)

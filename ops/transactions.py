@@ -66,7 +66,7 @@ def log_records(group: str, account: str, region: str, since_ms: int,
                 predicate: Callable[[dict], bool] = lambda r: True) -> Iterator[tuple[int, dict]]:
     """(timestamp ms, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``."""
     logs = client("logs", account, region)
-    kwargs = {"logGroupName": group, "startTime": since_ms}
+    kwargs = {"logGroupName": group, "startTime": since_ms, "limit": 10_000}  # the API's largest page
     while True:
         page = logs.filter_log_events(**kwargs)
         for event in page.get("events", []):
@@ -85,7 +85,8 @@ def log_records(group: str, account: str, region: str, since_ms: int,
         kwargs["nextToken"] = token
 
 
-def wait_for(find: Callable[[], list], timeout: float, interval: float = 0.02) -> list:
+def wait_for(find: Callable[[], object], timeout: float, interval: float = 0.02):
+    """The first truthy value of ``find()`` within ``timeout`` seconds, else the last value."""
     deadline = time.monotonic() + timeout
     while True:
         found = find()

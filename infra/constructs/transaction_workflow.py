@@ -37,6 +37,15 @@ class TransactionWorkflow(Construct):
             retry_on_service_exceptions=False,
             result_path="$.recorded",
         )
+        # Throttling is not the transaction's fault: wait it out longer, with jitter.
+        record.add_retry(
+            errors=["Lambda.TooManyRequestsException"],
+            max_attempts=8,
+            interval=Duration.seconds(1),
+            backoff_rate=2,
+            max_delay=Duration.seconds(30),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         record.add_retry(
             errors=["States.ALL"],
             max_attempts=retry_attempts,

@@ -39,6 +39,7 @@ def _registry() -> list[Extension]:
         event_log_targets,
         express_workflows,
         http_api_integrations,
+        lambda_worker_pool,
         pipes_sqs,
     )
 
@@ -49,6 +50,7 @@ def _registry() -> list[Extension]:
         event_log_targets.EXTENSION,
         express_workflows.EXTENSION,
         http_api_integrations.EXTENSION,
+        lambda_worker_pool.EXTENSION,
         pipes_sqs.EXTENSION,
     ]
 
@@ -112,3 +114,13 @@ def restore_all() -> None:
             data: Any = seams.load_state(_state_name(extension))
             if data:
                 extension.restore(data)
+
+
+def tuple_keyed_state(mapping: dict) -> list:
+    """A dict keyed by tuples, as JSON can hold it (persistence)."""
+    return [[list(key), value] for key, value in mapping.items()]
+
+
+def restore_tuple_keyed(mapping: dict, items: list) -> None:
+    for key, value in items:
+        mapping[tuple(key)] = value

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extensions import Extension, restore_tuple_keyed, tuple_keyed_state
 
 logger = logging.getLogger("localcloud.http_api")
 
@@ -407,13 +407,12 @@ def _write_access_log(account, region, api_id, stage, scope, headers, route, sta
 
 def state() -> dict:
     with _lock:
-        return {"integrations": [[list(key), value] for key, value in _integrations.items()]}
+        return {"integrations": tuple_keyed_state(_integrations)}
 
 
 def restore(data: dict) -> None:
     with _lock:
-        for key, value in data.get("integrations", []):
-            _integrations[tuple(key)] = value
+        restore_tuple_keyed(_integrations, data.get("integrations", []))
 
 
 def needed() -> bool:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extensions import Extension, restore_tuple_keyed, tuple_keyed_state
 
 logger = logging.getLogger("localcloud.pipes")
 
@@ -472,13 +472,12 @@ def _wrap_cfn_pipe(handlers: dict) -> dict:
 
 def state() -> dict:
     with _lock:
-        return {"pipes": [[list(key), value] for key, value in _definitions.items()]}
+        return {"pipes": tuple_keyed_state(_definitions)}
 
 
 def restore(data: dict) -> None:
     with _lock:
-        for key, value in data.get("pipes", []):
-            _definitions[tuple(key)] = value
+        restore_tuple_keyed(_definitions, data.get("pipes", []))
 
 
 def needed() -> bool:

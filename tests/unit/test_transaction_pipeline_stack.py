@@ -332,7 +332,10 @@ def test_definition_retries_the_lambda_then_dead_letters_the_original_body_and_f
     record = states[start]
     assert record["Type"] == "Task"
     assert record["Resource"] == "${GetAtt:%s.Arn}" % function_id
-    (retry,) = record["Retry"]
+    throttled, retry = record["Retry"]
+    # Throttling first (a retrier list is matched in order), waited out longer and with jitter.
+    assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    assert throttled["MaxAttempts"] >= 5 and throttled["JitterStrategy"] == "FULL"
     assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] == 2
     (catch,) = record["Catch"]
     assert catch["ErrorEquals"] == ["States.ALL"]
