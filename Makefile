@@ -39,7 +39,7 @@ down: ## stop the local cloud (only what this project started)
 	@if docker info >/dev/null 2>&1 && docker compose ps --quiet localcloud 2>/dev/null | grep -q .; then \
 		docker compose down; \
 	fi
-	@$(PY) -m localcloud down
+	@if [ -x $(PY) ]; then $(PY) -m localcloud down; else echo "local cloud not running (nothing installed yet)"; fi
 
 status: $(VENV)/.installed ## show the local cloud's health and extensions
 	@$(PY) -m localcloud status
@@ -56,7 +56,7 @@ replay: $(VENV)/.installed ## replay archived transactions (FROM=/TO= ISO times,
 logs: $(VENV)/.installed ## tail the workflow Lambda's log (Ctrl-C to stop)
 	@$(PY) -m ops.logs
 
-test: install ## unit and integration tests (brings the local cloud up and deploys if needed)
+test: install ## unit, local-cloud and integration tests (brings the local cloud up and deploys if needed)
 	$(PY) -m pytest tests/unit tests/localcloud tests/integration
 
 test-unit: install ## unit tests only (no local cloud)

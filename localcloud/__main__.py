@@ -100,12 +100,15 @@ def down() -> int:
         print("local cloud not running (no live PID in {})".format(settings.pid_file))
         settings.pid_file.unlink(missing_ok=True)
         return 0
-    os.kill(pid, signal.SIGTERM)  # graceful: persistence, when on, is written on shutdown
-    deadline = time.monotonic() + 20
+    # Graceful: in-flight work drains (LOCALCLOUD_DRAIN_SECONDS), then persistence, when on, is written.
+    os.kill(pid, signal.SIGTERM)
+    patience = float(os.environ.get("LOCALCLOUD_DRAIN_SECONDS", "30")) + 30
+    print(f"stopping the local cloud (pid {pid}): letting work in flight finish …", flush=True)
+    deadline = time.monotonic() + patience
     while _pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _pid_alive(pid):
-        print(f"local cloud (pid {pid}) ignored SIGTERM for 20 s; killing it", file=sys.stderr)
+        print(f"local cloud (pid {pid}) still running after {patience:.0f} s; killing it", file=sys.stderr)
         os.kill(pid, signal.SIGKILL)
     settings.pid_file.unlink(missing_ok=True)
     print(f"local cloud stopped (pid {pid})")

@@ -587,11 +587,37 @@ def lambda_worker_ceiling() -> int:
     return int(getattr(lambda_runtime, "_LOCAL_MAX_WORKERS", 0) or 0)
 
 
-def wrap_lambda_worker_lease(make_acquire: Callable[[Callable], Callable],
-                             make_release: Callable[[Callable], Callable]) -> None:
-    """ministack's Lambda service leases warm workers through ``acquire_worker`` and
-    returns them through ``release_worker`` (names it imported from lambda_runtime)."""
+def wrap_lambda_service_functions(wrappers: dict[str, Callable[[Callable], Callable]]) -> None:
+    """Wrap functions ministack's Lambda service calls by module-global name:
+    ``acquire_worker``/``release_worker`` (warm worker leases, imported from
+    lambda_runtime) and ``_acquire_execution_slot``/``_release_execution_slot``
+    (concurrency accounting)."""
     from ministack.services import lambda_svc
 
-    lambda_svc.acquire_worker = make_acquire(lambda_svc.acquire_worker)
-    lambda_svc.release_worker = make_release(lambda_svc.release_worker)
+    for name, make_wrapper in wrappers.items():
+        setattr(lambda_svc, name, make_wrapper(getattr(lambda_svc, name)))
+
+
+def lambda_account_concurrency() -> int:
+    from ministack.services import lambda_svc
+
+    return int(getattr(lambda_svc, "_ACCOUNT_CONCURRENCY_CAP", 0) or 0)
+
+
+def wrap_stepfunctions_function(name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
+    """``_run_execution(exec_arn)`` is the body of every execution thread, looked up by
+    name when ``_start_execution`` starts one."""
+    module = stepfunctions_module()
+    setattr(module, name, make_wrapper(getattr(module, name)))
+
+
+def running_executions() -> list[str]:
+    """ARNs of executions ministack records as RUNNING, in every account and region."""
+    return [execution.get("executionArn", "") for execution in stepfunctions_module()._executions.all_values()
+            if execution.get("status") == "RUNNING"]
+
+
+def lambda_invocations_in_flight() -> int:
+    from ministack.services import lambda_svc
+
+    return lambda_svc.executions_in_flight()[0]

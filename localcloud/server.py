@@ -52,8 +52,6 @@ def build_app(settings: Settings):
             if message["type"] == "lifespan.startup.complete":
                 extensions.restore_all()
                 extensions.start_all()
-            if message["type"] == "lifespan.shutdown.complete":
-                extensions.stop_all()
             await send(message)
 
         async def receive_then_hook(message_source=receive):
@@ -95,11 +93,19 @@ def serve() -> None:
 
     shutdown = asyncio.Event()
 
+    async def drained_shutdown() -> None:
+        """The server keeps serving while in-flight work finishes (a busy handler still
+        calls it); only then does hypercorn stop and persistence save."""
+        await shutdown.wait()
+        from localcloud import extensions
+
+        await asyncio.to_thread(extensions.quiesce, float(os.environ.get("LOCALCLOUD_DRAIN_SECONDS", "30")))
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, shutdown.set)
-        await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
+        await hypercorn_serve(app, config, shutdown_trigger=drained_shutdown)
 
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.pid_file.write_text(str(os.getpid()))

@@ -7,6 +7,7 @@ stays out of the way when it does, so upgrading ministack is one line plus a gre
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ def _registry() -> list[Extension]:
         event_log_targets,
         express_workflows,
         http_api_integrations,
-        lambda_worker_pool,
+        local_capacity,
         pipes_sqs,
     )
 
@@ -50,7 +51,7 @@ def _registry() -> list[Extension]:
         event_log_targets.EXTENSION,
         express_workflows.EXTENSION,
         http_api_integrations.EXTENSION,
-        lambda_worker_pool.EXTENSION,
+        local_capacity.EXTENSION,
         pipes_sqs.EXTENSION,
     ]
 
@@ -92,6 +93,21 @@ def stop_all() -> None:
             extension.stop()
         except Exception:
             logger.exception("stopping extension %s failed", extension.name)
+
+
+def quiesce(timeout: float) -> bool:
+    """Before a stop: no new work from our pollers, then wait (bounded) until no
+    state machine execution and no Lambda invocation runs, so that what persistence
+    saves holds every accepted transaction (in a queue, or already recorded)."""
+    stop_all()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not seams.running_executions() and seams.lambda_invocations_in_flight() == 0:
+            return True
+        time.sleep(0.05)
+    logger.warning("stopping with work in flight after %.0f s: %d executions, %d invocations", timeout,
+                   len(seams.running_executions()), seams.lambda_invocations_in_flight())
+    return False
 
 
 def _state_name(extension: Extension) -> str:

@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl

@@ -3,12 +3,14 @@ below must be in the environment before ops.environment reads them at import tim
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import os
 import sys
 import time
+import uuid
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +27,7 @@ PORT = _parsed.port or (443 if SCHEME == "https" else 80)
 # A local cloud on another port than 4566 has a home and an outputs file of its own
 # (localcloud.settings and ops.environment derive them from the port).
 import ops.environment as environment  # noqa: E402
+from ops.transactions import wait_for as wait_until  # noqa: E402,F401  (one waiting loop, ops')
 
 PIPELINE = "PaymentsTransactionPipeline"
 
@@ -72,11 +75,67 @@ def messages_since(logs_client, group: str, since_ms: int) -> list[str]:
         kwargs["nextToken"] = page["nextToken"]
 
 
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1):
-    """The first truthy value of ``condition()`` within ``timeout`` seconds, else the last value."""
+# --------------------------------------------------------------------------- shared by the test modules
+
+RECORDED_WITHIN_S = 20
+NOTHING_FOR_S = 3  # how long a rejected request gets to show up anyway, after a later one went through
+
+
+
+NOT_FOUND = b'{"message":"Not Found"}'
+
+
+
+
+def send_ok(tx, body: str, content_type: str = "application/json"):
+    accepted = tx.post(body, headers={"content-type": content_type})
+    assert accepted.status == 200, accepted.body
+    result = accepted.body["SendMessageResponse"]["SendMessageResult"]
+    assert result["MessageId"], accepted.body
+    assert result["MD5OfMessageBody"] == hashlib.md5(body.encode("utf-8")).hexdigest()
+    return accepted
+
+
+def wait_for_function_update(lambda_client, function_name: str) -> dict:
+    def done():
+        configuration = lambda_client.get_function_configuration(FunctionName=function_name)
+        return configuration if configuration.get("LastUpdateStatus", "Successful") != "InProgress" else None
+
+    configuration = wait_until(done, 30, interval=0.2)
+    assert configuration and configuration.get("LastUpdateStatus", "Successful") == "Successful", configuration
+    return configuration
+
+
+def take_dead_letter(sqs, queue_url: str, body: str, timeout: float) -> dict | None:
+    """The dead-lettered message whose body is ``body`` (deleted from the queue), or None."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           VisibilityTimeout=2).get("Messages", []):
+            if message["Body"] == body:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                return message
+    return None
+
+
+def ingress_depths(sqs, outputs) -> dict[str, int]:
+    """Messages held (visible, in flight or delayed) by the ingress queue and its dead-letter queue."""
+    depths = {}
+    for name in ("IngressQueueUrl", "IngressDeadLetterQueueUrl"):
+        attributes = sqs.get_queue_attributes(QueueUrl=outputs[PIPELINE][name], AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
+        ])["Attributes"]
+        depths[name] = sum(int(value) for value in attributes.values())
+    return depths
+
+
+def assert_nothing_delivered(tx, sqs, outputs, rejected_sha: str, since_ms: int, depths_before: dict) -> None:
+    """A transaction sent after the rejected one goes all the way through; by then (and a
+    little later) the rejected one has not been recorded and the ingress queues hold nothing new."""
+    follower = json.dumps({"id": str(uuid.uuid4()), "after": "a rejected request"})
+    follower_sent = send_ok(tx, follower)
+    assert tx.recorded(tx.sha256_hex(follower), follower_sent.sent_at_ms, timeout=RECORDED_WITHIN_S)
+    time.sleep(NOTHING_FOR_S)
+    assert tx.recorded(rejected_sha, since_ms, timeout=0) == []
+    after = ingress_depths(sqs, outputs)
+    assert all(after[name] <= depths_before[name] for name in after), (depths_before, after)

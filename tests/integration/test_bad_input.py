@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .helpers import api_path, now_ms, raw_request
-from .test_transaction_pipeline import NOT_FOUND, _assert_nothing_delivered, _depths
+from .helpers import NOT_FOUND, api_path, assert_nothing_delivered, ingress_depths, now_ms, raw_request
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +50,7 @@ def _assert_delivered_intact(tx, body: bytes, status: int, raw: bytes, since_ms:
 
 def _assert_none_delivered(tx, aws, payments, outputs, shas: list[str], since_ms: int, depths_before: dict) -> None:
     """The suite's follower check for the first sha; by then the others had as long to show up."""
-    _assert_nothing_delivered(tx, aws("sqs", payments.account, payments.region), outputs, shas[0], since_ms,
+    assert_nothing_delivered(tx, aws("sqs", payments.account, payments.region), outputs, shas[0], since_ms,
                               depths_before)
     for sha in shas[1:]:
         assert tx.recorded(sha, since_ms, timeout=0) == [], sha
@@ -115,7 +114,7 @@ def test_a_body_of_exactly_256_kib_is_accepted_and_delivered_intact(tx, outputs)
 
 
 def test_a_body_over_256_kib_in_bytes_but_not_in_characters_is_refused_and_not_delivered(tx, aws, payments, outputs):
-    depths_before = _depths(aws("sqs", payments.account, payments.region), outputs)
+    depths_before = ingress_depths(aws("sqs", payments.account, payments.region), outputs)
     head = f'{{"id": "{uuid.uuid4()}", "note": "€€€", "padding": "'.encode()
     body = head + b"x" * (SQS_MAX_BYTES + 1 - len(head) - 2) + b'"}'
     assert len(body) == SQS_MAX_BYTES + 1 and len(body.decode()) < SQS_MAX_BYTES
@@ -139,7 +138,7 @@ INVALID_UTF8 = {
 
 
 def test_invalid_utf8_bodies_are_refused_and_not_delivered(tx, aws, payments, outputs):
-    depths_before = _depths(aws("sqs", payments.account, payments.region), outputs)
+    depths_before = ingress_depths(aws("sqs", payments.account, payments.region), outputs)
     since = now_ms()
     shas = []
     for name, invalid in INVALID_UTF8.items():
@@ -160,7 +159,7 @@ UNROUTED = [("PUT", "/"), ("DELETE", "/"), ("PATCH", "/"), ("GET", "/nope"), ("P
 
 
 def test_unrouted_methods_and_paths_get_404_not_found_and_deliver_nothing(tx, aws, payments, outputs):
-    depths_before = _depths(aws("sqs", payments.account, payments.region), outputs)
+    depths_before = ingress_depths(aws("sqs", payments.account, payments.region), outputs)
     since = now_ms()
     shas, answers = [], {}
     for method, path in UNROUTED:
@@ -174,7 +173,7 @@ def test_unrouted_methods_and_paths_get_404_not_found_and_deliver_nothing(tx, aw
 
 
 def test_a_16_kb_header_gets_a_clean_answer_and_no_partial_delivery(tx, aws, payments, outputs, say):
-    depths_before = _depths(aws("sqs", payments.account, payments.region), outputs)
+    depths_before = ingress_depths(aws("sqs", payments.account, payments.region), outputs)
     body = json.dumps({"id": str(uuid.uuid4()), "case": "16 KB header"}).encode()
     since = now_ms()
 
@@ -204,7 +203,7 @@ CHARACTERS = st.one_of(st.characters(exclude_categories=("Cs",)),  # no lone sur
 
 
 def test_any_text_body_is_delivered_byte_identical_or_refused_whole(tx, aws, payments, outputs, say):
-    depths_before = _depths(aws("sqs", payments.account, payments.region), outputs)
+    depths_before = ingress_depths(aws("sqs", payments.account, payments.region), outputs)
     since = now_ms()
     refused, accepted = [], []
 

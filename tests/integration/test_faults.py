@@ -29,8 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from .fault_fixtures import restartable_cloud  # noqa: F401 - fixture
-from .helpers import PIPELINE, messages_since, now_ms, wait_until
-from .test_transaction_pipeline import _take_dead_letter, _wait_for_update
+from .helpers import PIPELINE, messages_since, now_ms, take_dead_letter, wait_for_function_update, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +83,7 @@ def test_a_100_kb_unicode_body_the_recorder_cannot_publish_is_retried_then_dead_
     lam = aws("lambda", payments.account, payments.region)
     sqs = aws("sqs", payments.account, payments.region)
     function_name = outputs[PIPELINE]["RecorderFunctionName"]
-    original = _wait_for_update(lam, function_name)["Environment"]["Variables"]
+    original = wait_for_function_update(lam, function_name)["Environment"]["Variables"]
     missing_secret = (f"arn:aws:secretsmanager:{payments.region}:{payments.account}:secret:"
                       f"it-missing-{uuid.uuid4().hex[:12]}-AbCdEf")
     body = _unicode_body_of(100 * 1024, str(uuid.uuid4()))
@@ -93,13 +92,13 @@ def test_a_100_kb_unicode_body_the_recorder_cannot_publish_is_retried_then_dead_
     try:
         lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": {
             **original, "PSEUDONYMISATION_SECRET_ARN": missing_secret}})
-        _wait_for_update(lam, function_name)
+        wait_for_function_update(lam, function_name)
 
         accepted = tx.post(body)
         assert accepted.status == 200, accepted.body
         assert accepted.body["SendMessageResponse"]["SendMessageResult"]["MD5OfMessageBody"] == \
             hashlib.md5(body.encode()).hexdigest()
-        dead = _take_dead_letter(sqs, outputs[PIPELINE]["WorkflowDeadLetterQueueUrl"], body, timeout=30)
+        dead = take_dead_letter(sqs, outputs[PIPELINE]["WorkflowDeadLetterQueueUrl"], body, timeout=30)
 
         assert dead is not None, "the original body never reached the workflow dead-letter queue"
         assert dead["Body"].encode("utf-8") == body.encode("utf-8")
@@ -115,7 +114,7 @@ def test_a_100_kb_unicode_body_the_recorder_cannot_publish_is_retried_then_dead_
         assert _publish_lines(tx, outputs, payments, sha, accepted.sent_at_ms) == []
     finally:
         lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": original})
-        _wait_for_update(lam, function_name)
+        wait_for_function_update(lam, function_name)
 
     # An operator redrives the dead letter into the ingress queue: recorded and published once,
     # and nothing from the failed attempts reached the backbone (that redrive is the follower).
@@ -252,13 +251,7 @@ QUIET_S = 8
 
 
 @pytest.mark.timeout(420)
-@pytest.mark.xfail(strict=True, reason=(
-    "local cloud bug: a graceful stop drops transactions in flight between the bus and the recorder. The pipe has "
-    "already deleted their SQS messages (the bus accepted them, the archive has them), the Step Functions executions "
-    "running at the stop are restored as FAILED 'States.ServiceRestart' (ministack's restore; the workflow's Catch "
-    "never runs, so no dead letter), and localcloud/server.py saves state while the pipes still poll (stop_all runs "
-    "at lifespan.shutdown.complete). Fix: on lifespan.shutdown stop the pipes first, drain running executions and "
-    "Lambda invocations (bounded), then save; and/or re-drive executions restored as States.ServiceRestart."))
+@pytest.mark.slow
 def test_every_accepted_transaction_is_recorded_across_a_stop_and_start_with_persistence(
         restartable_cloud, payments, say):
     cloud = restartable_cloud

@@ -16,13 +16,23 @@ import uuid
 
 import pytest
 
-from .helpers import PIPELINE, PORT, api_path, now_ms, raw_request, wait_until
+from .helpers import (
+    NOT_FOUND,
+    PIPELINE,
+    PORT,
+    RECORDED_WITHIN_S,
+    api_path,
+    assert_nothing_delivered,
+    ingress_depths,
+    now_ms,
+    raw_request,
+    send_ok,
+    take_dead_letter,
+    wait_for_function_update,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
-
-RECORDED_WITHIN_S = 20
-NOTHING_FOR_S = 3  # how long a rejected request gets to show up anyway, after a later one went through
-
 
 def _unicode_text(marker: str) -> str:
     return f"Zahlung über 100 € — 東京 🚀 ✓ ï ß {marker}"
@@ -48,14 +58,6 @@ def _bodies() -> dict[str, str]:
 BODY_KINDS = list(_bodies())
 
 
-def _send(tx, body: str, content_type: str = "application/json"):
-    accepted = tx.post(body, headers={"content-type": content_type})
-    assert accepted.status == 200, accepted.body
-    result = accepted.body["SendMessageResponse"]["SendMessageResult"]
-    assert result["MessageId"], accepted.body
-    assert result["MD5OfMessageBody"] == hashlib.md5(body.encode("utf-8")).hexdigest()
-    return accepted
-
 
 def _recorded_once(tx, body: str, since_ms: int) -> dict:
     lines = tx.recorded(tx.sha256_hex(body), since_ms, timeout=RECORDED_WITHIN_S)
@@ -72,7 +74,7 @@ def test_body_arrives_byte_identical_in_the_recorder_log(tx, kind):
     if kind == "100KB":
         assert len(body.encode("utf-8")) == 100 * 1024
     content_type = "application/json" if kind in ("json", "unicode-json", "100KB") else "text/plain; charset=utf-8"
-    accepted = _send(tx, body, content_type)
+    accepted = send_ok(tx, body, content_type)
 
     record = _recorded_once(tx, body, accepted.sent_at_ms)
 
@@ -105,7 +107,7 @@ def test_transaction_is_archived_and_a_replay_runs_the_workflow_again(tx, aws, p
     body = json.dumps({"id": str(uuid.uuid4()), "amount": 7, "currency": "EUR", "test": "replay"})
     sha = tx.sha256_hex(body)
 
-    accepted = _send(tx, body)
+    accepted = send_ok(tx, body)
     first = tx.recorded(sha, accepted.sent_at_ms, timeout=RECORDED_WITHIN_S)
     assert len(first) == 1, first
     line_ms = first[0][0]
@@ -145,43 +147,21 @@ def test_transaction_is_archived_and_a_replay_runs_the_workflow_again(tx, aws, p
 # --------------------------------------------------------------------------- failing path
 
 
-def _wait_for_update(lambda_client, function_name: str) -> dict:
-    def done():
-        configuration = lambda_client.get_function_configuration(FunctionName=function_name)
-        return configuration if configuration.get("LastUpdateStatus", "Successful") != "InProgress" else None
-
-    configuration = wait_until(done, 30, interval=0.2)
-    assert configuration and configuration.get("LastUpdateStatus", "Successful") == "Successful", configuration
-    return configuration
-
-
-def _take_dead_letter(sqs, queue_url: str, body: str, timeout: float) -> dict | None:
-    """The dead-lettered message whose body is ``body`` (deleted from the queue), or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                           VisibilityTimeout=2).get("Messages", []):
-            if message["Body"] == body:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-                return message
-    return None
-
-
 def test_a_transaction_the_recorder_cannot_publish_is_retried_then_dead_lettered_intact(tx, aws, payments, outputs, cfg):
     lam = aws("lambda", payments.account, payments.region)
     sqs = aws("sqs", payments.account, payments.region)
     function_name = outputs[PIPELINE]["RecorderFunctionName"]
-    original = _wait_for_update(lam, function_name)["Environment"]["Variables"]
+    original = wait_for_function_update(lam, function_name)["Environment"]["Variables"]
     missing_secret = (f"arn:aws:secretsmanager:{payments.region}:{payments.account}:secret:"
                       f"it-missing-{uuid.uuid4().hex[:12]}-AbCdEf")
     body = f'{{"id": "{uuid.uuid4()}", "amount": 1, "note": "must fail: Zahlung über 100 € 🚀"}}\n'
     try:
         lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": {
             **original, "PSEUDONYMISATION_SECRET_ARN": missing_secret}})
-        assert _wait_for_update(lam, function_name)["Environment"]["Variables"]["PSEUDONYMISATION_SECRET_ARN"] == missing_secret
+        assert wait_for_function_update(lam, function_name)["Environment"]["Variables"]["PSEUDONYMISATION_SECRET_ARN"] == missing_secret
 
-        accepted = _send(tx, body)
-        dead = _take_dead_letter(sqs, outputs[PIPELINE]["WorkflowDeadLetterQueueUrl"], body, timeout=30)
+        accepted = send_ok(tx, body)
+        dead = take_dead_letter(sqs, outputs[PIPELINE]["WorkflowDeadLetterQueueUrl"], body, timeout=30)
 
         assert dead is not None, "the original body never reached the workflow dead-letter queue"
         assert dead["Body"] == body
@@ -198,7 +178,7 @@ def test_a_transaction_the_recorder_cannot_publish_is_retried_then_dead_lettered
         assert {r["message_id"] for _, r in attempts} == {accepted.message_id}
     finally:
         lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": original})
-        _wait_for_update(lam, function_name)
+        wait_for_function_update(lam, function_name)
         healthy = json.dumps({"id": str(uuid.uuid4()), "after": "restore"})
         healthy_sent = tx.post(healthy)
         assert healthy_sent.status == 200
@@ -206,9 +186,6 @@ def test_a_transaction_the_recorder_cannot_publish_is_retried_then_dead_lettered
 
 
 # --------------------------------------------------------------------------- API errors
-
-
-NOT_FOUND = b'{"message":"Not Found"}'
 
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/nope"), ("GET", "/")], ids=["unknown-route", "wrong-method"])
@@ -220,32 +197,9 @@ def test_unrouted_requests_get_404_not_found(outputs, method, path):
     assert raw == NOT_FOUND
 
 
-def _depths(sqs, outputs) -> dict[str, int]:
-    """Messages held (visible, in flight or delayed) by the ingress queue and its dead-letter queue."""
-    depths = {}
-    for name in ("IngressQueueUrl", "IngressDeadLetterQueueUrl"):
-        attributes = sqs.get_queue_attributes(QueueUrl=outputs[PIPELINE][name], AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
-        ])["Attributes"]
-        depths[name] = sum(int(value) for value in attributes.values())
-    return depths
-
-
-def _assert_nothing_delivered(tx, sqs, outputs, rejected_sha: str, since_ms: int, depths_before: dict) -> None:
-    """A transaction sent after the rejected one goes all the way through; by then (and a
-    little later) the rejected one has not been recorded and the ingress queues hold nothing new."""
-    follower = json.dumps({"id": str(uuid.uuid4()), "after": "a rejected request"})
-    follower_sent = _send(tx, follower)
-    assert tx.recorded(tx.sha256_hex(follower), follower_sent.sent_at_ms, timeout=RECORDED_WITHIN_S)
-    time.sleep(NOTHING_FOR_S)
-    assert tx.recorded(rejected_sha, since_ms, timeout=0) == []
-    after = _depths(sqs, outputs)
-    assert all(after[name] <= depths_before[name] for name in after), (depths_before, after)
-
-
 def test_a_body_over_256_kib_is_refused_with_a_size_error_and_not_delivered(tx, aws, payments, outputs):
     sqs = aws("sqs", payments.account, payments.region)
-    depths_before = _depths(sqs, outputs)
+    depths_before = ingress_depths(sqs, outputs)
     head = f'{{"id": "{uuid.uuid4()}", "padding": "'
     body = (head + "x" * (262_145 - len(head) - 2) + '"}').encode()
     assert len(body) == 262_145
@@ -257,19 +211,19 @@ def test_a_body_over_256_kib_is_refused_with_a_size_error_and_not_delivered(tx, 
     assert status == 400, raw[:300]
     error = json.loads(raw)
     assert any(word in json.dumps(error).lower() for word in ("262144", "256 kib", "size", "too large", "too long")), error
-    _assert_nothing_delivered(tx, sqs, outputs, hashlib.sha256(body).hexdigest(), since, depths_before)
+    assert_nothing_delivered(tx, sqs, outputs, hashlib.sha256(body).hexdigest(), since, depths_before)
 
 
 def test_an_empty_body_is_refused_and_not_delivered(tx, aws, payments, outputs):
     sqs = aws("sqs", payments.account, payments.region)
-    depths_before = _depths(sqs, outputs)
+    depths_before = ingress_depths(sqs, outputs)
     since = now_ms()
 
     status, _, raw = raw_request("POST", api_path(outputs), b"", {"content-type": "application/json"})
 
     assert status == 400, raw
     assert json.loads(raw)
-    _assert_nothing_delivered(tx, sqs, outputs, hashlib.sha256(b"").hexdigest(), since, depths_before)
+    assert_nothing_delivered(tx, sqs, outputs, hashlib.sha256(b"").hexdigest(), since, depths_before)
 
 
 # --------------------------------------------------------------------------- deployed as on AWS

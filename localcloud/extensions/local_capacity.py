@@ -1,0 +1,186 @@
+"""What one machine can run at once: bursts queue instead of stalling or throttling.
+
+ministack 1.5.33 assumes AWS's elasticity: a new Lambda worker process for every
+concurrent invocation, a thread for every execution, a throttle past its account
+concurrency cap. On a 2-core laptop a replay of thousands of events then starts
+thousands of Python processes and threads, the machine stalls, handlers time out and
+transactions end on dead-letter queues for reasons AWS would never produce. Three
+measures keep such a burst a queue:
+
+* each function keeps at most LOCALCLOUD_LAMBDA_WORKERS warm workers (default twice the
+  CPU count, at least 4); an invocation that finds them busy waits for one, for up to
+  LOCALCLOUD_LAMBDA_QUEUE_SECONDS (default 900, Lambda's longest timeout);
+* past ministack's account concurrency cap an invocation waits for a slot instead of
+  being throttled (a function's own ReservedConcurrentExecutions still throttles, as on
+  AWS);
+* event deliveries made off the server's event loop (archive replays, forwarding
+  threads) start a state machine only while fewer than LOCALCLOUD_MAX_EXECUTIONS
+  (default 64) executions run, so a 10,000-event replay paces itself.
+
+Nothing here ever waits on the server's event loop (a blocked loop could not serve the
+calls a busy handler makes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import threading
+import time
+
+from localcloud import seams
+from localcloud.extensions import Extension
+
+_guard = threading.Lock()
+_released: dict[str, threading.Condition] = {}  # per function: a worker's release wakes one waiter
+_slots = threading.Condition()  # an execution slot's release wakes one waiter
+_executions = threading.Condition()
+_running = 0  # execution threads running
+_starting = 0  # paced starts whose thread has not begun yet
+_paced = contextvars.ContextVar("localcloud_paced_start", default=False)
+
+
+def pool_size() -> int:
+    configured = os.environ.get("LOCALCLOUD_LAMBDA_WORKERS")
+    return int(configured) if configured else max(4, 2 * (os.cpu_count() or 2))
+
+
+def queue_seconds() -> float:
+    return float(os.environ.get("LOCALCLOUD_LAMBDA_QUEUE_SECONDS", "900"))
+
+
+def max_executions() -> int:
+    return int(os.environ.get("LOCALCLOUD_MAX_EXECUTIONS", "64"))
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _wait(condition: threading.Condition, deadline: float) -> None:
+    # Woken by a release; the timeout only guards against a lost wake-up.
+    condition.wait(min(5.0, max(0.0, deadline - time.monotonic())))
+
+
+# --- warm workers -----------------------------------------------------------------------
+
+def _condition(func_name: str) -> threading.Condition:
+    with _guard:
+        return _released.setdefault(func_name, threading.Condition())
+
+
+def _wrap_acquire_worker(original):
+    size = pool_size()
+
+    def acquire_worker(func_name, config, code_zip, qualifier="$LATEST", max_concurrency=None):
+        if _on_event_loop():
+            return original(func_name, config, code_zip, qualifier=qualifier, max_concurrency=max_concurrency)
+        ceiling = min(size, max_concurrency) if max_concurrency else size
+        deadline = time.monotonic() + queue_seconds()
+        released = _condition(func_name)
+        while True:
+            with released:
+                worker, how = original(func_name, config, code_zip, qualifier=qualifier, max_concurrency=ceiling)
+                if worker is not None or how != "func_cap" or time.monotonic() >= deadline:
+                    return worker, how
+                _wait(released, deadline)
+
+    return acquire_worker
+
+
+def _wrap_release_worker(original):
+    def release_worker(worker):
+        original(worker)
+        if worker is not None:
+            released = _condition(worker.func_name)
+            with released:
+                released.notify()
+
+    return release_worker
+
+
+# --- account concurrency ------------------------------------------------------------------
+
+def _wrap_acquire_slot(original):
+    def acquire_execution_slot(func, config):
+        slot, limit = original(func, config)
+        if slot is not None or limit != "account" or _on_event_loop():
+            return slot, limit
+        deadline = time.monotonic() + queue_seconds()
+        with _slots:
+            while slot is None and limit == "account" and time.monotonic() < deadline:
+                _wait(_slots, deadline)
+                slot, limit = original(func, config)
+        return slot, limit
+
+    return acquire_execution_slot
+
+
+def _wrap_release_slot(original):
+    def release_execution_slot(key):
+        original(key)
+        with _slots:
+            _slots.notify()
+
+    return release_execution_slot
+
+
+# --- executions -------------------------------------------------------------------------------
+
+def _wrap_run_execution(original):
+    def run_execution(exec_arn):
+        global _running, _starting
+        with _executions:
+            _running += 1
+            if _paced.get():
+                _starting -= 1
+        try:
+            return original(exec_arn)
+        finally:
+            with _executions:
+                _running -= 1
+                _executions.notify_all()
+
+    return run_execution
+
+
+def _wrap_dispatch_to_state_machine(original):
+    def dispatch_to_stepfunctions(arn, payload):
+        global _starting
+        if _on_event_loop():
+            return original(arn, payload)
+        deadline = time.monotonic() + queue_seconds()
+        with _executions:
+            while _running + _starting >= max_executions() and time.monotonic() < deadline:
+                _wait(_executions, deadline)
+            _starting += 1
+        token = _paced.set(True)  # copied into the execution thread's context
+        try:
+            return original(arn, payload)
+        finally:
+            _paced.reset(token)
+
+    return dispatch_to_stepfunctions
+
+
+def needed() -> bool:
+    return seams.lambda_worker_ceiling() == 0
+
+
+def install() -> None:
+    seams.wrap_lambda_service_functions({
+        "acquire_worker": _wrap_acquire_worker,
+        "release_worker": _wrap_release_worker,
+        "_acquire_execution_slot": _wrap_acquire_slot,
+        "_release_execution_slot": _wrap_release_slot,
+    })
+    seams.wrap_stepfunctions_function("_run_execution", _wrap_run_execution)
+    seams.wrap_eventbridge_function("_dispatch_to_stepfunctions", _wrap_dispatch_to_state_machine)
+
+
+EXTENSION = Extension(name="local_capacity", needed=needed, install=install)
