@@ -621,3 +621,40 @@ def lambda_invocations_in_flight() -> int:
     from ministack.services import lambda_svc
 
     return lambda_svc.executions_in_flight()[0]
+
+
+def finished_express_executions() -> list[tuple[str, str]]:
+    """(stopDate, ARN) of every finished EXPRESS execution ministack still holds."""
+    module = stepfunctions_module()
+    machines = {m.get("stateMachineArn"): m.get("type") for m in module._state_machines.all_values()}
+    return [(execution.get("stopDate") or "", execution.get("executionArn", ""))
+            for execution in module._executions.all_values()
+            if execution.get("status") != "RUNNING" and machines.get(execution.get("stateMachineArn")) == "EXPRESS"]
+
+
+def forget_executions(arns: set[str]) -> None:
+    store = stepfunctions_module()._executions
+    for scoped_key, execution in store.all_items():
+        if execution.get("executionArn") in arns:
+            store.pop_scoped(scoped_key[0], scoped_key[1], scoped_key[2], None)
+
+
+def trim_event_log(keep: int) -> int:
+    """ministack appends every event put on any bus to an internal list no API reads;
+    keep its newest ``keep`` entries per account and region. Returns how many went."""
+    removed = 0
+    for _scoped_key, entries in eventbridge_module()._events_log.all_items():
+        if isinstance(entries, list) and len(entries) > keep:
+            removed += len(entries) - keep
+            del entries[: len(entries) - keep]
+    return removed
+
+
+def stepfunctions_prunes_executions() -> bool:
+    """Probe (source level): does ministack drop finished executions as it starts or ends
+    them (a retention limit), rather than only when their state machine is deleted?"""
+    import inspect
+
+    module = stepfunctions_module()
+    source = inspect.getsource(module._start_execution) + inspect.getsource(module._run_execution)
+    return any(marker in source for marker in ("_executions.pop(", "del _executions[", "_executions.pop_scoped("))

@@ -117,3 +117,7 @@ def serve() -> None:
                 settings.pid_file.unlink()
         except FileNotFoundError:
             pass
+    # State is saved by now. Work still queued past the drain (threads waiting on a Lambda
+    # worker) would hold up interpreter exit for minutes; nothing of it is kept anyway.
+    logging.shutdown()
+    os._exit(0)

@@ -48,7 +48,7 @@ def replay(start: datetime, end: datetime, timeout: float = 300.0) -> tuple[str,
     count, quiet_since = 0, time.monotonic()
     while time.monotonic() - quiet_since < 3 and time.monotonic() < deadline:
         seen = sum(1 for _ in log_records(group, app.account, app.region, started_ms,
-                                          lambda r: r.get("replay_name") == name))
+                                          lambda r: r.get("replay_name") == name, filter_pattern=f'"{name}"'))
         if seen != count:
             count, quiet_since = seen, time.monotonic()
         time.sleep(0.3)

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from ops.environment import client, config, endpoint_url, output
 
 PIPELINE_STACK = "PaymentsTransactionPipeline"
+PAGE_SIZE = 10_000  # FilterLogEvents' largest page
+RECORDED = '"transaction recorded"'  # filter pattern for the recorder's first line (still check the message)
+
+
+def is_recorded_line(record: dict) -> bool:
+    return record.get("message") == "transaction recorded"
 
 
 @dataclass(frozen=True)
@@ -62,14 +68,37 @@ def payments():
     return config().transaction_pipeline_app
 
 
+def _event_key(event: dict):
+    # The local cloud leaves eventId out of the lines a Lambda writes.
+    return event.get("eventId") or (event["timestamp"], event.get("logStreamName"), event.get("message"))
+
+
 def log_records(group: str, account: str, region: str, since_ms: int,
-                predicate: Callable[[dict], bool] = lambda r: True) -> Iterator[tuple[int, dict]]:
+                predicate: Callable[[dict], bool] = lambda r: True,
+                filter_pattern: str = "") -> Iterator[tuple[int, dict]]:
     """(timestamp ms, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``."""
+    for event, record in log_events(group, account, region, since_ms, predicate, filter_pattern):
+        yield event["timestamp"], record
+
+
+def log_events(group: str, account: str, region: str, since_ms: int,
+               predicate: Callable[[dict], bool] = lambda r: True,
+               filter_pattern: str = "") -> Iterator[tuple[dict, dict]]:
+    """(log event, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``.
+
+    Follows nextToken; where a page comes back full without one (the local cloud's
+    FilterLogEvents stops at its limit), it continues from the last timestamp read."""
     logs = client("logs", account, region)
-    kwargs = {"logGroupName": group, "startTime": since_ms, "limit": 10_000}  # the API's largest page
+    kwargs = {"logGroupName": group, "startTime": since_ms, "limit": PAGE_SIZE}
+    if filter_pattern:
+        kwargs["filterPattern"] = filter_pattern
+    seen_at_last_ms: set = set()
     while True:
         page = logs.filter_log_events(**kwargs)
-        for event in page.get("events", []):
+        events = page.get("events", [])
+        for event in events:
+            if _event_key(event) in seen_at_last_ms:
+                continue
             message = event.get("message", "")
             if not message.startswith("{"):
                 continue
@@ -78,11 +107,55 @@ def log_records(group: str, account: str, region: str, since_ms: int,
             except ValueError:
                 continue
             if predicate(record):
-                yield event["timestamp"], record
+                yield event, record
         token = page.get("nextToken")
-        if not token:
+        if token:
+            kwargs["nextToken"] = token
+        elif len(events) >= PAGE_SIZE:
+            last_ms = events[-1]["timestamp"]
+            seen_at_last_ms = {_event_key(e) for e in events if e["timestamp"] == last_ms}
+            if len(seen_at_last_ms) >= PAGE_SIZE:
+                raise RuntimeError(f"more than {PAGE_SIZE} log events in {group} share one millisecond")
+            kwargs["startTime"] = last_ms
+        else:
             return
-        kwargs["nextToken"] = token
+
+
+class LogTail:
+    """New JSON lines of a log group on each ``read()``, reading only the recent end of
+    the group (a whole-group scan on every poll would cost the local cloud more than the
+    pipeline it measures). Lines can land slightly out of timestamp order (concurrent
+    writers), so each read looks back OVERLAP_MS and skips what it already returned."""
+
+    OVERLAP_MS = 5_000
+
+    def __init__(self, group: str, account: str, region: str, since_ms: int, filter_pattern: str = "") -> None:
+        self.where = (group, account, region)
+        self.filter_pattern = filter_pattern
+        self.since_ms = since_ms
+        self.newest_ms = since_ms
+        self.seen: dict = {}  # event key -> timestamp, for the overlap window
+
+    def read(self, predicate: Callable[[dict], bool] = lambda r: True) -> list[tuple[int, dict]]:
+        start = max(self.since_ms, self.newest_ms - self.OVERLAP_MS)
+        found = []
+        for event, record in log_events(*self.where, start, filter_pattern=self.filter_pattern):
+            key = _event_key(event)
+            if key in self.seen:
+                continue
+            self.seen[key] = event["timestamp"]
+            self.newest_ms = max(self.newest_ms, event["timestamp"])
+            if predicate(record):
+                found.append((event["timestamp"], record))
+        horizon = self.newest_ms - self.OVERLAP_MS
+        self.seen = {k: ts for k, ts in self.seen.items() if ts >= horizon}
+        return found
+
+
+def recorder_tail(since_ms: int) -> LogTail:
+    """The recorder's "transaction recorded" lines, read incrementally."""
+    app = payments()
+    return LogTail(output(PIPELINE_STACK, "RecorderLogGroupName"), app.account, app.region, since_ms, RECORDED)
 
 
 def wait_for(find: Callable[[], object], timeout: float, interval: float = 0.02):
@@ -101,13 +174,14 @@ def recorded(body_sha256: str, since_ms: int, timeout: float = 20.0) -> list[tup
     group = output(PIPELINE_STACK, "RecorderLogGroupName")
     return wait_for(lambda: list(log_records(
         group, app.account, app.region, since_ms,
-        lambda r: r.get("message") == "transaction recorded" and r.get("body_sha256") == body_sha256)), timeout)
+        lambda r: is_recorded_line(r) and r.get("body_sha256") == body_sha256,
+        filter_pattern=f'"{body_sha256}"')), timeout)
 
 
 def recorded_since(since_ms: int) -> list[tuple[int, dict]]:
     app = payments()
     return list(log_records(output(PIPELINE_STACK, "RecorderLogGroupName"), app.account, app.region, since_ms,
-                            lambda r: r.get("message") == "transaction recorded"))
+                            is_recorded_line, filter_pattern=RECORDED))
 
 
 def domain_events(stack: str, group_output: str, account: str, region: str, body_sha256: str, since_ms: int,
@@ -119,7 +193,8 @@ def domain_events(stack: str, group_output: str, account: str, region: str, body
         detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
         return body_sha256 in (detail.get("body_sha256"), record.get("body_sha256"))
 
-    return wait_for(lambda: list(log_records(group, account, region, since_ms, carries)), timeout)
+    return wait_for(lambda: list(log_records(group, account, region, since_ms, carries,
+                                             filter_pattern=f'"{body_sha256}"')), timeout)
 
 
 def dead_letters(queue_output: str, wait_seconds: int = 1) -> list[dict]:

@@ -34,6 +34,7 @@ class Extension:
 
 def _registry() -> list[Extension]:
     from localcloud.extensions import (
+        bounded_history,
         cfn_events,
         cfn_secret_arn,
         cross_account_events,
@@ -45,6 +46,7 @@ def _registry() -> list[Extension]:
     )
 
     return [
+        bounded_history.EXTENSION,
         cfn_events.EXTENSION,
         cfn_secret_arn.EXTENSION,
         cross_account_events.EXTENSION,

@@ -1,0 +1,106 @@
+"""local_capacity (bursts queue) and bounded_history (memory does not grow with every
+execution), on a local cloud of their own started with small limits."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import psutil
+import pytest
+from botocore.config import Config
+
+from .conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, server_env, stop_process, wait_for, wait_healthy
+
+WORKERS = 2
+KEPT = 5
+
+
+@pytest.fixture(scope="module")
+def small_cloud(tmp_path_factory):
+    home = tmp_path_factory.mktemp("small-cloud")
+    port = free_port()
+    log = home / "serve.log"
+    env = server_env(port, home, LOCALCLOUD_LAMBDA_WORKERS=str(WORKERS), LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT=str(KEPT))
+    with open(log, "wb") as out:
+        process = subprocess.Popen([PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(endpoint, process, log)
+        yield endpoint, process
+    finally:
+        stop_process(process)
+
+
+def client(endpoint: str, service: str):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id=ACCOUNT_A,
+                        aws_secret_access_key="test",
+                        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=120))
+
+
+def python_function(lam, name: str, code: str) -> str:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("handler.py", code)
+    return lam.create_function(FunctionName=name, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT_A}:role/x",
+                               Handler="handler.lambda_handler", Code={"ZipFile": archive.getvalue()},
+                               Timeout=30)["FunctionArn"]
+
+
+def worker_processes(server: subprocess.Popen) -> int:
+    return len(psutil.Process(server.pid).children(recursive=True))
+
+
+def test_a_burst_of_invocations_queues_for_a_bounded_pool_of_workers(small_cloud):
+    endpoint, server = small_cloud
+    lam = client(endpoint, "lambda")
+    python_function(lam, "burst", "import time\ndef lambda_handler(event, context):\n"
+                                  "    time.sleep(0.3)\n    return {'n': event['n']}\n")
+    peak = 0
+    done = False
+
+    def watch() -> None:
+        nonlocal peak
+        while not done:
+            peak = max(peak, worker_processes(server))
+            time.sleep(0.02)
+
+    with ThreadPoolExecutor(max_workers=13) as pool:
+        watcher = pool.submit(watch)
+        results = list(pool.map(lambda n: json.loads(lam.invoke(FunctionName="burst", Payload=json.dumps({"n": n}))
+                                                     ["Payload"].read()), range(12)))
+        done = True
+        watcher.result()
+
+    # Every invocation succeeded (none throttled), through at most WORKERS processes.
+    assert sorted(r["n"] for r in results) == list(range(12))
+    assert 1 <= peak <= WORKERS
+
+
+def test_only_the_newest_finished_express_executions_are_kept(small_cloud):
+    endpoint, _server = small_cloud
+    sfn = client(endpoint, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name="history", type="EXPRESS", roleArn=f"arn:aws:iam::{ACCOUNT_A}:role/x",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    standard = sfn.create_state_machine(
+        name="kept-standard", type="STANDARD", roleArn=f"arn:aws:iam::{ACCOUNT_A}:role/x",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    for n in range(KEPT * 3):
+        sfn.start_execution(stateMachineArn=machine, input=json.dumps({"n": n}))
+        sfn.start_execution(stateMachineArn=standard, input=json.dumps({"n": n}))
+
+    def listed(arn: str) -> int:
+        return len(sfn.list_executions(stateMachineArn=arn, maxResults=1000)["executions"])
+
+    # The trim runs every few seconds; STANDARD executions (AWS keeps their history) stay.
+    assert wait_for(lambda: listed(machine) == KEPT, timeout=20), listed(machine)
+    assert listed(standard) == KEPT * 3
