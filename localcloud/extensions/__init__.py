@@ -59,6 +59,19 @@ def _registry() -> list[Extension]:
 
 
 _EXTENSIONS: list[Extension] = []
+# Called by pollers before they take more work from a durable source (an SQS queue):
+# each blocks while downstream is saturated, so a backlog waits in the queue, visible
+# and persisted, instead of as threads in the server.
+_capacity_waits: list[Callable[[], None]] = []
+
+
+def on_capacity_wait(wait: Callable[[], None]) -> None:
+    _capacity_waits.append(wait)
+
+
+def wait_for_capacity() -> None:
+    for wait in _capacity_waits:
+        wait()
 
 
 def install_all() -> dict[str, str]:

@@ -15,7 +15,10 @@ measures keep such a burst a queue:
   AWS);
 * event deliveries made off the server's event loop (archive replays, forwarding
   threads) start a state machine only while fewer than LOCALCLOUD_MAX_EXECUTIONS
-  (default 64) executions run, so a 10,000-event replay paces itself.
+  (default 64) executions run, so a 10,000-event replay paces itself; and pollers of
+  durable sources (the SQS pipes) wait for the same condition before taking more
+  messages, so an offered load above what the machine can process becomes queue depth,
+  not threads, and the server stays responsive.
 
 Nothing here ever waits on the server's event loop (a blocked loop could not serve the
 calls a busy handler makes).
@@ -30,7 +33,7 @@ import threading
 import time
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extensions import Extension, on_capacity_wait
 
 _guard = threading.Lock()
 _released: dict[str, threading.Condition] = {}  # per function: a worker's release wakes one waiter
@@ -149,6 +152,16 @@ def _wrap_run_execution(original):
     return run_execution
 
 
+def wait_below_max_executions() -> None:
+    """Block (off the event loop) while LOCALCLOUD_MAX_EXECUTIONS executions run."""
+    if _on_event_loop():
+        return
+    deadline = time.monotonic() + queue_seconds()
+    with _executions:
+        while _running + _starting >= max_executions() and time.monotonic() < deadline:
+            _wait(_executions, deadline)
+
+
 def _wrap_dispatch_to_state_machine(original):
     def dispatch_to_stepfunctions(arn, payload):
         global _starting
@@ -181,6 +194,7 @@ def install() -> None:
     })
     seams.wrap_stepfunctions_function("_run_execution", _wrap_run_execution)
     seams.wrap_eventbridge_function("_dispatch_to_stepfunctions", _wrap_dispatch_to_state_machine)
+    on_capacity_wait(wait_below_max_executions)
 
 
 EXTENSION = Extension(name="local_capacity", needed=needed, install=install)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from localcloud import seams
-from localcloud.extensions import Extension, restore_tuple_keyed, tuple_keyed_state
+from localcloud.extensions import Extension, restore_tuple_keyed, tuple_keyed_state, wait_for_capacity
 
 logger = logging.getLogger("localcloud.pipes")
 
@@ -213,6 +213,9 @@ def _poll(poller: _Poller) -> None:
                 if queue_url is None:
                     poller.stop.wait(1.0)
                     continue
+            wait_for_capacity()
+            if poller.stop.is_set():
+                return
             batch = _collect_batch(poller, current, queue_url, queue_arn)
             if not batch:
                 continue
