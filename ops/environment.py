@@ -44,14 +44,18 @@ def config() -> DeploymentConfig:
     return load_config(os.environ.get("PIPELINE_CONFIG"))
 
 
-@lru_cache(maxsize=64)
 def client(service: str, account: str, region: str):
     """A boto3 client acting as ``account`` on the local cloud (its access key id is the
     account id, which is how the local cloud maps keys to accounts)."""
+    return _client(service, account, region, endpoint_url())
+
+
+@lru_cache(maxsize=64)
+def _client(service: str, account: str, region: str, endpoint: str):
     return boto3.client(
         service,
         region_name=region,
-        endpoint_url=endpoint_url(),
+        endpoint_url=endpoint,
         aws_access_key_id=account,
         aws_secret_access_key="test",
         # Step Functions' sync endpoint prefixes the host ("sync-states"); the local cloud has one host.
