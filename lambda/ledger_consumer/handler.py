@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from functools import partial
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+# Pure-ASCII JSON lines: a body may hold U+2028, U+2029 or U+0085, and a log pipeline that
+# splits on any Unicode line boundary would cut a raw one in two. Escaped, the parsed
+# value is still the exact body.
+logger = Logger(json_serializer=partial(json.dumps, default=str, separators=(",", ":"), ensure_ascii=True))
 
 
 @event_source(data_class=EventBridgeEvent)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import partial
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -24,7 +25,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pseudonymise import pseudonymise_fields
 
-logger = Logger()
+# Pure-ASCII JSON lines: a body may hold U+2028, U+2029 or U+0085, and a log pipeline that
+# splits on any Unicode line boundary would cut a raw one in two. Escaped, the parsed
+# value is still the exact body.
+logger = Logger(json_serializer=partial(json.dumps, default=str, separators=(",", ":"), ensure_ascii=True))
 
 PERSONAL_FIELDS = tuple(f for f in os.environ.get("PERSONAL_FIELDS", "").split(",") if f)
 DOMAIN_EVENT_SOURCE = os.environ.get("DOMAIN_EVENT_SOURCE", "")

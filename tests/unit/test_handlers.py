@@ -184,6 +184,18 @@ def test_logs_the_body_exactly_with_its_sha256(recorder, kind):
     assert result["domain_event_id"] == published["domain_event_id"]
 
 
+@pytest.mark.parametrize("boundary", ["\u2028", "\u2029", "\x85"], ids=["LS", "PS", "NEL"])
+def test_a_body_holding_a_unicode_line_boundary_stays_on_one_ascii_log_line(recorder, boundary):
+    # Log pipelines that split on every Unicode line boundary (ministack's Lambda log
+    # capture does) must not cut the line: it is pure ASCII, the parsed body exact.
+    body = f"first{boundary}second"
+    recorder.invoke(pipe_event(body, "m-boundary"))
+    raw = [text for text in recorder.logs.getvalue().split("\n") if '"transaction recorded"' in text]
+    assert len(raw) == 1 and raw[0].isascii() and len(raw[0].splitlines()) == 1
+    (line,) = recorder.log_lines()
+    assert line["body"] == body
+
+
 def test_one_log_line_per_transaction(recorder):
     recorder.invoke(pipe_event('{"n": 1}', "m-1"))
     recorder.invoke(pipe_event('{"n": 2}', "m-2"))
