@@ -167,13 +167,6 @@ def sqs_queue_url_for_arn(queue_arn: str) -> str | None:
     return queue.get("url") if queue else None
 
 
-def sqs_queue_attributes(queue_arn: str) -> dict:
-    from ministack.services import sqs
-
-    queue = sqs._queue_by_arn(queue_arn)
-    return dict(queue.get("attributes") or {}) if queue else {}
-
-
 # --- EventBridge internals without a registry ----------------------------------------
 
 def eventbridge_module():
@@ -241,12 +234,6 @@ def resolve_stage_and_path(api_id: str, stage: str, path: str) -> tuple[str, str
     return ministack_app()._resolve_stage_and_path(api_id, stage, path)
 
 
-def http_api_scope(api_id: str) -> tuple[str, str] | None:
-    from ministack.services import apigateway
-
-    return apigateway.find_api_scope(api_id)
-
-
 def http_api_route(api_id: str, method: str, path: str) -> dict | None:
     """The route an HTTP API would select (call inside the API's request scope)."""
     from ministack.services import apigateway
@@ -265,12 +252,6 @@ def http_api_path_parameters(route_key: str, path: str) -> dict:
 
     parts = route_key.split(" ", 1)
     return (apigateway._extract_path_params(parts[1], path) or {}) if len(parts) == 2 else {}
-
-
-def http_api_is_v2(api_id: str) -> bool:
-    from ministack.services import apigateway, apigateway_v1
-
-    return apigateway_v1.find_api_scope(api_id) is None and apigateway.find_api_scope(api_id) is not None
 
 
 def wrap_event_target_invoker(make_wrapper: Callable[[Callable], Callable]) -> None:
@@ -362,11 +343,6 @@ def pipes_module():
     from ministack.services import pipes
 
     return pipes
-
-
-def ministack_pipe(name: str) -> dict | None:
-    """ministack's own record of a pipe (current request scope)."""
-    return pipes_module()._pipes.get(name)
 
 
 def invoke_lambda(function_arn: str, payload: str, invocation_type: str = "RequestResponse") -> bool:
@@ -596,12 +572,6 @@ def wrap_lambda_service_functions(wrappers: dict[str, Callable[[Callable], Calla
 
     for name, make_wrapper in wrappers.items():
         setattr(lambda_svc, name, make_wrapper(getattr(lambda_svc, name)))
-
-
-def lambda_account_concurrency() -> int:
-    from ministack.services import lambda_svc
-
-    return int(getattr(lambda_svc, "_ACCOUNT_CONCURRENCY_CAP", 0) or 0)
 
 
 def wrap_stepfunctions_function(name: str, make_wrapper: Callable[[Callable], Callable]) -> None:

@@ -75,20 +75,21 @@ def _event_key(event: dict):
 
 def log_records(group: str, account: str, region: str, since_ms: int,
                 predicate: Callable[[dict], bool] = lambda r: True,
-                filter_pattern: str = "") -> Iterator[tuple[int, dict]]:
+                filter_pattern: str = "", logs=None) -> Iterator[tuple[int, dict]]:
     """(timestamp ms, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``."""
-    for event, record in log_events(group, account, region, since_ms, predicate, filter_pattern):
+    for event, record in log_events(group, account, region, since_ms, predicate, filter_pattern, logs):
         yield event["timestamp"], record
 
 
 def log_events(group: str, account: str, region: str, since_ms: int,
                predicate: Callable[[dict], bool] = lambda r: True,
-               filter_pattern: str = "") -> Iterator[tuple[dict, dict]]:
-    """(log event, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``.
+               filter_pattern: str = "", logs=None) -> Iterator[tuple[dict, dict]]:
+    """(log event, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``;
+    ``logs`` is a CloudWatch Logs client of another endpoint than this process's own.
 
     Follows nextToken; where a page comes back full without one (the local cloud's
     FilterLogEvents stops at its limit), it continues from the last timestamp read."""
-    logs = client("logs", account, region)
+    logs = logs or client("logs", account, region)
     kwargs = {"logGroupName": group, "startTime": since_ms, "limit": PAGE_SIZE}
     if filter_pattern:
         kwargs["filterPattern"] = filter_pattern

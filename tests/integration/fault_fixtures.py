@@ -28,6 +28,7 @@ from botocore.config import Config
 
 from .helpers import PIPELINE, PORT, PROJECT_ROOT
 from localcloud.__main__ import health  # noqa: E402
+from ops.transactions import RECORDED, is_recorded_line, log_records  # noqa: E402
 
 PREFERRED_PORT = 4611
 RESERVED_PORTS = {4566, 4567, 4599, PORT}
@@ -101,8 +102,7 @@ class RestartableCloud:
         return time.monotonic() - started
 
     def client(self, service: str, account: str, region: str):
-        """A fresh boto3 client for this cloud (ops.environment.client caches per service/account/region
-        and would hand back the session cloud's clients)."""
+        """A boto3 client for this cloud (ops.environment.client talks to the session's endpoint)."""
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint, aws_access_key_id=account,
                             aws_secret_access_key="test",
                             config=Config(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"},
@@ -123,24 +123,8 @@ class RestartableCloud:
 
     def recorded_since(self, account: str, region: str, since_ms: int) -> list[tuple[int, dict]]:
         """(timestamp, record) of every "transaction recorded" line in this cloud's recorder log."""
-        logs = self.client("logs", account, region)
-        kwargs = {"logGroupName": self.outputs[PIPELINE]["RecorderLogGroupName"], "startTime": since_ms}
-        found = []
-        while True:
-            page = logs.filter_log_events(**kwargs)
-            for event in page.get("events", []):
-                message = event.get("message", "")
-                if not message.startswith("{"):
-                    continue
-                try:
-                    record = json.loads(message)
-                except ValueError:
-                    continue
-                if record.get("message") == "transaction recorded":
-                    found.append((event["timestamp"], record))
-            if not page.get("nextToken"):
-                return found
-            kwargs["nextToken"] = page["nextToken"]
+        return list(log_records(self.outputs[PIPELINE]["RecorderLogGroupName"], account, region, since_ms,
+                                is_recorded_line, filter_pattern=RECORDED, logs=self.client("logs", account, region)))
 
 
 def _environment(port: int, home: Path) -> dict[str, str]:
