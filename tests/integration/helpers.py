@@ -3,6 +3,7 @@ below must be in the environment before ops.environment reads them at import tim
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -104,6 +105,26 @@ def wait_for_function_update(lambda_client, function_name: str) -> dict:
     configuration = wait_until(done, 30, interval=0.2)
     assert configuration and configuration.get("LastUpdateStatus", "Successful") == "Successful", configuration
     return configuration
+
+
+@contextlib.contextmanager
+def recorder_cannot_publish(aws, payments, outputs):
+    """The recorder pointed at a pseudonymisation secret that does not exist, so every
+    attempt raises after logging its line; its configuration is restored on the way out."""
+    lam = aws("lambda", payments.account, payments.region)
+    function_name = outputs[PIPELINE]["RecorderFunctionName"]
+    original = wait_for_function_update(lam, function_name)["Environment"]["Variables"]
+    missing_secret = (f"arn:aws:secretsmanager:{payments.region}:{payments.account}:secret:"
+                      f"it-missing-{uuid.uuid4().hex[:12]}-AbCdEf")
+    try:
+        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": {
+            **original, "PSEUDONYMISATION_SECRET_ARN": missing_secret}})
+        applied = wait_for_function_update(lam, function_name)["Environment"]["Variables"]
+        assert applied["PSEUDONYMISATION_SECRET_ARN"] == missing_secret
+        yield
+    finally:
+        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": original})
+        wait_for_function_update(lam, function_name)
 
 
 def take_dead_letter(sqs, queue_url: str, body: str, timeout: float) -> dict | None:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from .fault_fixtures import restartable_cloud  # noqa: F401 - fixture
-from .helpers import PIPELINE, messages_since, now_ms, take_dead_letter, wait_for_function_update, wait_until
+from .helpers import PIPELINE, messages_since, now_ms, recorder_cannot_publish, take_dead_letter, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,20 +80,11 @@ def _unicode_body_of(size: int, marker: str) -> str:
 
 def test_a_100_kb_unicode_body_the_recorder_cannot_publish_is_retried_then_dead_lettered_intact(
         tx, aws, payments, outputs, cfg):
-    lam = aws("lambda", payments.account, payments.region)
     sqs = aws("sqs", payments.account, payments.region)
-    function_name = outputs[PIPELINE]["RecorderFunctionName"]
-    original = wait_for_function_update(lam, function_name)["Environment"]["Variables"]
-    missing_secret = (f"arn:aws:secretsmanager:{payments.region}:{payments.account}:secret:"
-                      f"it-missing-{uuid.uuid4().hex[:12]}-AbCdEf")
     body = _unicode_body_of(100 * 1024, str(uuid.uuid4()))
     sha = _sha(body)
     expected_attempts = 1 + cfg.pipeline.lambda_retry_attempts
-    try:
-        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": {
-            **original, "PSEUDONYMISATION_SECRET_ARN": missing_secret}})
-        wait_for_function_update(lam, function_name)
-
+    with recorder_cannot_publish(aws, payments, outputs):
         accepted = tx.post(body)
         assert accepted.status == 200, accepted.body
         assert accepted.body["SendMessageResponse"]["SendMessageResult"]["MD5OfMessageBody"] == \
@@ -112,9 +103,6 @@ def test_a_100_kb_unicode_body_the_recorder_cannot_publish_is_retried_then_dead_
         assert all(r["body"] == body and r["body_sha256"] == sha for r in attempts)
         assert {r["message_id"] for r in attempts} == {accepted.message_id}
         assert _publish_lines(tx, outputs, payments, sha, accepted.sent_at_ms) == []
-    finally:
-        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": original})
-        wait_for_function_update(lam, function_name)
 
     # An operator redrives the dead letter into the ingress queue: recorded and published once,
     # and nothing from the failed attempts reached the backbone (that redrive is the follower).

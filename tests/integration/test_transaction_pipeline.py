@@ -27,8 +27,8 @@ from .helpers import (
     now_ms,
     raw_request,
     send_ok,
+    recorder_cannot_publish,
     take_dead_letter,
-    wait_for_function_update,
     wait_until,
 )
 
@@ -148,37 +148,27 @@ def test_transaction_is_archived_and_a_replay_runs_the_workflow_again(tx, aws, p
 
 
 def test_a_transaction_the_recorder_cannot_publish_is_retried_then_dead_lettered_intact(tx, aws, payments, outputs, cfg):
-    lam = aws("lambda", payments.account, payments.region)
     sqs = aws("sqs", payments.account, payments.region)
-    function_name = outputs[PIPELINE]["RecorderFunctionName"]
-    original = wait_for_function_update(lam, function_name)["Environment"]["Variables"]
-    missing_secret = (f"arn:aws:secretsmanager:{payments.region}:{payments.account}:secret:"
-                      f"it-missing-{uuid.uuid4().hex[:12]}-AbCdEf")
     body = f'{{"id": "{uuid.uuid4()}", "amount": 1, "note": "must fail: Zahlung über 100 € 🚀"}}\n'
     try:
-        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": {
-            **original, "PSEUDONYMISATION_SECRET_ARN": missing_secret}})
-        assert wait_for_function_update(lam, function_name)["Environment"]["Variables"]["PSEUDONYMISATION_SECRET_ARN"] == missing_secret
+        with recorder_cannot_publish(aws, payments, outputs):
+            accepted = send_ok(tx, body)
+            dead = take_dead_letter(sqs, outputs[PIPELINE]["WorkflowDeadLetterQueueUrl"], body, timeout=30)
 
-        accepted = send_ok(tx, body)
-        dead = take_dead_letter(sqs, outputs[PIPELINE]["WorkflowDeadLetterQueueUrl"], body, timeout=30)
+            assert dead is not None, "the original body never reached the workflow dead-letter queue"
+            assert dead["Body"] == body
+            # One line per attempt; the last one may reach the log group just after the dead letter.
+            expected_attempts = 1 + cfg.pipeline.lambda_retry_attempts
+            sha = tx.sha256_hex(body)
 
-        assert dead is not None, "the original body never reached the workflow dead-letter queue"
-        assert dead["Body"] == body
-        # One line per attempt; the last one may reach the log group just after the dead letter.
-        expected_attempts = 1 + cfg.pipeline.lambda_retry_attempts
-        sha = tx.sha256_hex(body)
+            def every_attempt():
+                lines = tx.recorded(sha, accepted.sent_at_ms, timeout=0)
+                return lines if len(lines) >= expected_attempts else None
 
-        def every_attempt():
-            lines = tx.recorded(sha, accepted.sent_at_ms, timeout=0)
-            return lines if len(lines) >= expected_attempts else None
-
-        attempts = wait_until(every_attempt, 5) or tx.recorded(sha, accepted.sent_at_ms, timeout=0)
-        assert len(attempts) == expected_attempts, [(ts - accepted.sent_at_ms, r["timestamp"]) for ts, r in attempts]
-        assert {r["message_id"] for _, r in attempts} == {accepted.message_id}
+            attempts = wait_until(every_attempt, 5) or tx.recorded(sha, accepted.sent_at_ms, timeout=0)
+            assert len(attempts) == expected_attempts, [(ts - accepted.sent_at_ms, r["timestamp"]) for ts, r in attempts]
+            assert {r["message_id"] for _, r in attempts} == {accepted.message_id}
     finally:
-        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": original})
-        wait_for_function_update(lam, function_name)
         healthy = json.dumps({"id": str(uuid.uuid4()), "after": "restore"})
         healthy_sent = tx.post(healthy)
         assert healthy_sent.status == 200
