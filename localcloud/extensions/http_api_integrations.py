@@ -37,6 +37,8 @@ CAPTURED_FIELDS = ("IntegrationSubtype", "CredentialsArn", "RequestParameters", 
 _lock = threading.Lock()
 # (account, region, api id) -> {integration id -> captured definition}
 _integrations: dict[tuple[str, str, str], dict[str, dict]] = {}
+# Access-log streams already created (one a stage a day): not re-created on every request.
+_access_log_streams: set[tuple[str, str, str, str]] = set()
 
 
 class MappingError(ValueError):
@@ -396,10 +398,15 @@ def _write_access_log(account, region, api_id, stage, scope, headers, route, sta
         line = line.replace(f"$context.{key}", values[key].replace('"', '\\"'))
     group = settings["destinationArn"].split(":log-group:", 1)[-1].split(":", 1)[0]
     stream = f"{stage}-{datetime.now(timezone.utc):%Y-%m-%d}"
+    put = {"logGroupName": group, "logStreamName": stream,
+           "logEvents": [{"timestamp": int(started * 1000), "message": line}]}
     with seams.request_scope(account, region):
+        if (account, region, group, stream) in _access_log_streams and seams.logs_action("PutLogEvents", put)[0] < 400:
+            return
+        # First line of the day, or the group was recreated since: (re)create the stream.
         seams.logs_action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
-        seams.logs_action("PutLogEvents", {"logGroupName": group, "logStreamName": stream,
-                                           "logEvents": [{"timestamp": int(started * 1000), "message": line}]})
+        if seams.logs_action("PutLogEvents", put)[0] < 400:
+            _access_log_streams.add((account, region, group, stream))
 
 
 # --- extension -------------------------------------------------------------------------

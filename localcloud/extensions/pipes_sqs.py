@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -292,8 +293,6 @@ def transform(definition: dict, record: dict, pipe_name: str) -> str:
 
 
 def _placeholders(template: str) -> list[str]:
-    import re
-
     return re.findall(r"<([^<>]+)>", template)
 
 

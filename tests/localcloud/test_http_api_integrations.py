@@ -313,3 +313,27 @@ def test_lambda_proxy_routes_are_left_to_ministack(localcloud, aws, unique):
     status, response = http("POST", localcloud.execute_api_url(api.api_id, "/fn"), b"hi",
                             {"Content-Type": "text/plain"})
     assert (status, response) == (201, b"lambda:hi")
+
+
+def test_access_log_lines_go_to_the_stage_log_group_even_after_it_is_recreated(localcloud, aws, sqs_api, unique):
+    logs = aws("logs")
+    group = unique("/access")
+    logs.create_log_group(logGroupName=group)
+    sqs_api.gw.update_stage(ApiId=sqs_api.api_id, StageName="$default", AccessLogSettings={
+        "DestinationArn": f"arn:aws:logs:{REGION}:{ACCOUNT_A}:log-group:{group}",
+        "Format": '{"requestId":"$context.requestId","status":"$context.status","routeKey":"$context.routeKey"}'})
+    url = localcloud.execute_api_url(sqs_api.api_id, "/")
+
+    def lines() -> list[dict]:
+        return [json.loads(e["message"]) for e in logs.filter_log_events(logGroupName=group)["events"]]
+
+    for body in (b"first", b"second"):
+        assert http("POST", url, body)[0] == 200
+    assert http("POST", localcloud.execute_api_url(sqs_api.api_id, "/nope"), b"x")[0] == 404
+    assert [(line["status"], line["routeKey"]) for line in lines()] == [("200", "POST /"), ("200", "POST /"), ("404", "")]
+
+    # The group deleted and created again (a redeploy): the next line still arrives.
+    logs.delete_log_group(logGroupName=group)
+    logs.create_log_group(logGroupName=group)
+    assert http("POST", url, b"third")[0] == 200
+    assert [line["status"] for line in lines()] == ["200"]
