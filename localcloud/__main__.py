@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
-from localcloud.server import HEALTH_PATH
+from localcloud.gateway import HEALTH_PATH
 from localcloud.settings import load_settings
 
 START_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "30"))

@@ -1,82 +1,17 @@
-"""The local cloud process: ministack in-process, our extensions installed, one port.
-
-Runs ministack's ASGI app behind a thin gateway (ours) on 127.0.0.1 with hypercorn.
-"""
+"""The local cloud process: the gateway's ASGI app on 127.0.0.1 with hypercorn, a
+graceful stop that drains in-flight work, and the PID file."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
-import time
 
-from localcloud.settings import Settings, load_settings, prepare_ministack_environment
+from localcloud.gateway import build_app
+from localcloud.settings import load_settings
 
 logger = logging.getLogger("localcloud")
-
-HEALTH_PATH = "/_localcloud/health"
-
-
-def build_app(settings: Settings):
-    """Import ministack (after its environment is set), install extensions, return the ASGI app."""
-    prepare_ministack_environment(settings)
-    from ministack import app as ministack
-
-    # ministack has read LOG_LEVEL; Lambda workers inherit this environment, and a
-    # LOG_LEVEL there would set their Powertools loggers' level too.
-    os.environ.pop("LOG_LEVEL", None)
-
-    from localcloud import extensions, seams
-
-    installed = extensions.install_all()
-    ministack_app = ministack.app
-    started = time.monotonic()
-    data_plane = extensions.data_plane_handlers()
-
-    async def health(send) -> None:
-        body = json.dumps({
-            "status": "running",
-            "ministack": seams.ministack_version(),
-            "extensions": installed,
-            "persistence": settings.persist,
-            "uptime_s": round(time.monotonic() - started, 3),
-        }).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def lifespan(scope, receive, send):
-        async def send_then_hook(message):
-            if message["type"] == "lifespan.startup.complete":
-                extensions.restore_all()
-                extensions.start_all()
-            await send(message)
-
-        async def receive_then_hook(message_source=receive):
-            message = await message_source()
-            if message["type"] == "lifespan.shutdown":
-                # Our state is saved before ministack's, while its stores are intact.
-                extensions.save_all()
-            return message
-
-        await ministack_app(scope, receive_then_hook, send_then_hook)
-
-    async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            await lifespan(scope, receive, send)
-            return
-        if scope["type"] == "http":
-            if scope["path"] == HEALTH_PATH:
-                await health(send)
-                return
-            for handler in data_plane:
-                if await handler(scope, receive, send):
-                    return
-        await ministack_app(scope, receive, send)
-
-    return app
 
 
 def serve() -> None:
@@ -97,9 +32,9 @@ def serve() -> None:
         """The server keeps serving while in-flight work finishes (a busy handler still
         calls it); only then does hypercorn stop and persistence save."""
         await shutdown.wait()
-        from localcloud import extensions
+        from localcloud import registry
 
-        await asyncio.to_thread(extensions.quiesce, float(os.environ.get("LOCALCLOUD_DRAIN_SECONDS", "30")))
+        await asyncio.to_thread(registry.quiesce, float(os.environ.get("LOCALCLOUD_DRAIN_SECONDS", "30")))
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""Bus resource-policy evaluation (localcloud/extensions/bus_policy.py): unit cases without
+"""Bus resource-policy evaluation (localcloud/services/events/bus_policy.py): unit cases without
 a server, then the policies as the server stores and enforces them."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from localcloud.extensions import bus_policy
+from localcloud.services.events import bus_policy
 
 from .conftest import ACCOUNT_A, ACCOUNT_B, REGION
 from .test_cfn_events import failure_reasons, wait_stack

@@ -1,5 +1,5 @@
 """CloudFormation AWS::Events::Archive and AWS::Events::EventBusPolicy
-(localcloud/extensions/cfn_events.py)."""
+(localcloud/services/events/cloudformation.py)."""
 
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ NEEDED_PROBE = textwrap.dedent("""
     import json
     from ministack.services.cloudformation.engine import validate_template_support
     from ministack.services.cloudformation.provisioners import _RESOURCE_HANDLERS
-    from localcloud.extensions import cfn_events
+    from localcloud.services.events import cloudformation as cfn_events
 
     template = json.loads(%r)
     report = {"types_before": sorted(t for t in cfn_events.HANDLERS if t in _RESOURCE_HANDLERS)}

@@ -1,5 +1,5 @@
 """Rules whose target is a bus in another account or region, and PutEvents naming another
-account's bus (localcloud/extensions/cross_account_events.py)."""
+account's bus (localcloud/services/events/cross_account.py)."""
 
 from __future__ import annotations
 

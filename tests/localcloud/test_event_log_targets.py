@@ -1,5 +1,5 @@
 """EventBridge rule targets that are CloudWatch Logs log groups
-(localcloud/extensions/event_log_targets.py)."""
+(localcloud/services/events/log_targets.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """HTTP API (API Gateway v2) AWS_PROXY integrations with an IntegrationSubtype, served by
-localcloud/extensions/http_api_integrations.py on the local cloud's own port."""
+localcloud/services/apigatewayv2/ on the local cloud's own port."""
 
 from __future__ import annotations
 

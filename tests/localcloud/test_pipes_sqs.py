@@ -1,4 +1,4 @@
-"""EventBridge Pipes with an SQS source (localcloud/extensions/pipes_sqs.py)."""
+"""EventBridge Pipes with an SQS source (localcloud/services/pipes/)."""
 
 from __future__ import annotations
 

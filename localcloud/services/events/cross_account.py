@@ -21,7 +21,8 @@ import logging
 import time
 
 from localcloud import seams
-from localcloud.extensions import Extension, bus_policy
+from localcloud.extension import Extension
+from localcloud.services.events import bus_policy
 
 logger = logging.getLogger("localcloud.cross_account_events")
 
@@ -41,10 +42,10 @@ def _arn_parts(arn: str) -> tuple[str, str, str] | None:
 def policy_allows(bus_name: str, bus_arn: str, sender_account: str) -> bool:
     """Call inside the bus owner's request scope."""
     return bus_policy.allows(
-        seams.event_bus_policy(bus_name),
+        seams.events.bus_policy(bus_name),
         sender_account=sender_account,
         bus_arn=bus_arn,
-        organization_id=seams.organization_of(sender_account),
+        organization_id=seams.organizations.organization_of(sender_account),
     )
 
 
@@ -68,7 +69,7 @@ def forward(spec, event: dict, rule: dict, event_path, target_input_payload=None
         same_scope_dispatch(spec, {**event, FORWARDED_MARK: True}, rule, event_path, target_input_payload)
         return
     with seams.request_scope(account, region):
-        if not seams.event_bus_exists(bus_name):
+        if not seams.events.bus_exists(bus_name):
             logger.warning("rule %s: target bus %s does not exist: event %s not delivered",
                            rule_name, target_arn, event.get("EventId"))
             return
@@ -80,12 +81,12 @@ def forward(spec, event: dict, rule: dict, event_path, target_input_payload=None
         forwarded.update({
             "EventBusName": bus_name,
             "Region": region,
-            "_DispatchPath": [*event_path, f"{sender_account}/{sender_region}/{seams.rule_key(rule)}"],
+            "_DispatchPath": [*event_path, f"{sender_account}/{sender_region}/{seams.events.rule_key(rule)}"],
             FORWARDED_MARK: True,
         })
         if target_input_payload is not None:
             forwarded["Detail"] = target_input_payload
-        seams.dispatch_on_bus(forwarded)
+        seams.events.dispatch_on_bus(forwarded)
 
 
 def _wrap_dispatch_to_event_bus(original):
@@ -103,7 +104,7 @@ def _put_on_foreign_bus(entry: dict, sender_account: str, target: tuple[str, str
     if isinstance(source, str) and source.startswith("aws."):
         return {"ErrorCode": "NotAuthorizedForSourceException", "ErrorMessage": "Not authorized for the source."}
     with seams.request_scope(account, region):
-        if not seams.event_bus_exists(bus_name):
+        if not seams.events.bus_exists(bus_name):
             return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus_name} does not exist."}
         if not policy_allows(bus_name, bus_arn, sender_account):
             return {
@@ -112,8 +113,8 @@ def _put_on_foreign_bus(entry: dict, sender_account: str, target: tuple[str, str
                                 f"events:PutEvents on resource: {bus_arn} because no resource-based policy allows "
                                 "the events:PutEvents action",
             }
-        event_id = seams.new_event_id()
-        seams.dispatch_on_bus({
+        event_id = seams.new_id()
+        seams.events.dispatch_on_bus({
             "EventId": event_id,
             "Source": entry.get("Source", ""),
             "DetailType": entry.get("DetailType", ""),
@@ -137,8 +138,8 @@ def _foreign_target(entry: dict, account: str, region: str) -> tuple[str, str, s
 
 def _missing_local_bus(entry: dict) -> dict | None:
     """The failed entry AWS returns for a bus that does not exist (ministack accepts it)."""
-    name, error = seams.event_bus_name_from_ref(entry.get("EventBusName") or "default")
-    if error or seams.event_bus_exists(name):
+    name, error = seams.events.bus_name_from_ref(entry.get("EventBusName") or "default")
+    if error or seams.events.bus_exists(name):
         return None
     return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
 
@@ -201,16 +202,16 @@ async def _put_permission(original, method, path, headers, body, query_params):
         except ValueError:
             return 400, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
                 {"__type": "ValidationException", "message": "Policy is not valid JSON."}).encode()
-        if not seams.event_bus_exists(bus):
+        if not seams.events.bus_exists(bus):
             return 400, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
                 {"__type": "ResourceNotFoundException", "message": f"Event bus {bus} does not exist."}).encode()
-        seams.set_event_bus_policy(bus, policy)
+        seams.events.set_bus_policy(bus, policy)
         return 200, {"Content-Type": "application/x-amz-json-1.1"}, b"{}"
     result = await original(method, path, headers, body, query_params)
     if result[0] < 400:
-        for statement in (seams.event_bus_policy(bus) or {}).get("Statement", []):
+        for statement in (seams.events.bus_policy(bus) or {}).get("Statement", []):
             if statement.get("Sid") == request.get("StatementId"):
-                seams.set_event_bus_policy_statement(bus, _aws_statement_shape(statement))
+                seams.events.set_bus_policy_statement(bus, _aws_statement_shape(statement))
     return result
 
 
@@ -227,11 +228,11 @@ def _wrap_events_handler(original):
 
 
 def needed() -> bool:
-    return not seams.probe_cross_account_bus_delivery()
+    return not seams.events.probe_cross_account_bus_delivery()
 
 
 def install() -> None:
-    seams.wrap_eventbridge_function("_dispatch_to_event_bus", _wrap_dispatch_to_event_bus)
+    seams.events.wrap_function("_dispatch_to_event_bus", _wrap_dispatch_to_event_bus)
     seams.wrap_service_handler("events", _wrap_events_handler)
 
 

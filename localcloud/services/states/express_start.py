@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extension import Extension
 
 
 class _ExpressStartClock:
@@ -28,18 +28,18 @@ class _ExpressStartClock:
     def sleep(self, seconds: float) -> None:
         if seconds == self._pause:
             caller = sys._getframe(1)
-            if caller.f_code.co_name == "_run_execution" and seams.is_express_execution(caller.f_locals.get("exec_arn", "")):
+            if caller.f_code.co_name == "_run_execution" and seams.states.is_express_execution(caller.f_locals.get("exec_arn", "")):
                 return
         self._time.sleep(seconds)
 
 
 def needed() -> bool:
-    return bool(seams.execution_pause_seconds())
+    return bool(seams.states.execution_pause_seconds())
 
 
 def install() -> None:
-    pause = seams.execution_pause_seconds()
-    seams.replace_stepfunctions_clock(lambda real_time: _ExpressStartClock(real_time, pause))
+    pause = seams.states.execution_pause_seconds()
+    seams.states.replace_clock(lambda real_time: _ExpressStartClock(real_time, pause))
 
 
 EXTENSION = Extension(name="express_workflows", needed=needed, install=install)

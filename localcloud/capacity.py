@@ -33,7 +33,22 @@ import threading
 import time
 
 from localcloud import seams
-from localcloud.extensions import Extension, on_capacity_wait
+from localcloud.extension import Extension
+
+# Called by pollers before they take more work from a durable source (an SQS queue):
+# each blocks while downstream is saturated, so a backlog waits in the queue, visible
+# and persisted, instead of as threads in the server.
+_capacity_waits: list = []
+
+
+def on_capacity_wait(wait) -> None:
+    _capacity_waits.append(wait)
+
+
+def wait_for_capacity() -> None:
+    for wait in _capacity_waits:
+        wait()
+
 
 _guard = threading.Lock()
 _released: dict[str, threading.Condition] = {}  # per function: a worker's release wakes one waiter
@@ -182,18 +197,18 @@ def _wrap_dispatch_to_state_machine(original):
 
 
 def needed() -> bool:
-    return seams.lambda_worker_ceiling() == 0
+    return seams.awslambda.worker_ceiling() == 0
 
 
 def install() -> None:
-    seams.wrap_lambda_service_functions({
+    seams.awslambda.wrap_service_functions({
         "acquire_worker": _wrap_acquire_worker,
         "release_worker": _wrap_release_worker,
         "_acquire_execution_slot": _wrap_acquire_slot,
         "_release_execution_slot": _wrap_release_slot,
     })
-    seams.wrap_stepfunctions_function("_run_execution", _wrap_run_execution)
-    seams.wrap_eventbridge_function("_dispatch_to_stepfunctions", _wrap_dispatch_to_state_machine)
+    seams.states.wrap_function("_run_execution", _wrap_run_execution)
+    seams.events.wrap_function("_dispatch_to_stepfunctions", _wrap_dispatch_to_state_machine)
     on_capacity_wait(wait_below_max_executions)
 
 

@@ -17,7 +17,7 @@ import os
 import threading
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extension import Extension
 
 logger = logging.getLogger("localcloud.bounded_history")
 
@@ -32,11 +32,11 @@ def kept() -> int:
 
 def trim() -> tuple[int, int]:
     """(executions dropped, event-log entries dropped)."""
-    finished = sorted(seams.finished_express_executions(), reverse=True)  # newest first (ISO stop dates)
+    finished = sorted(seams.states.finished_express_executions(), reverse=True)  # newest first (ISO stop dates)
     dropped = {arn for _stopped, arn in finished[kept():]}
     if dropped:
-        seams.forget_executions(dropped)
-    return len(dropped), seams.trim_event_log(1000)
+        seams.states.forget_executions(dropped)
+    return len(dropped), seams.events.trim_event_log(1000)
 
 
 def _loop() -> None:
@@ -59,7 +59,7 @@ def stop() -> None:
 
 
 def needed() -> bool:
-    return not seams.stepfunctions_prunes_executions()
+    return not seams.states.prunes_executions()
 
 
 def install() -> None:

@@ -12,7 +12,7 @@ import logging
 import time
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extension import Extension
 
 logger = logging.getLogger("localcloud.event_log_targets")
 
@@ -30,14 +30,14 @@ def deliver(target_arn: str, event: dict) -> bool:
     if where is None:
         return False
     account, region, group = where
-    message = json.dumps(seams.delivered_event(event), separators=(",", ":"))
-    stream = event.get("EventId") or seams.new_event_id()
+    message = json.dumps(seams.events.delivered_event(event), separators=(",", ":"))
+    stream = event.get("EventId") or seams.new_id()
     with seams.request_scope(account, region):
-        status, body = seams.logs_action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
+        status, body = seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
         if status >= 400 and body.get("__type") != "ResourceAlreadyExistsException":
             logger.warning("log target %s: %s", target_arn, body.get("message") or body)
             return True
-        status, body = seams.logs_action("PutLogEvents", {
+        status, body = seams.logs.action("PutLogEvents", {
             "logGroupName": group, "logStreamName": stream,
             "logEvents": [{"timestamp": int(time.time() * 1000), "message": message}],
         })
@@ -55,11 +55,11 @@ def _wrap_invoke_target(original):
 
 
 def needed() -> bool:
-    return not seams.probe_log_group_targets()
+    return not seams.events.probe_log_group_targets()
 
 
 def install() -> None:
-    seams.wrap_event_target_invoker(_wrap_invoke_target)
+    seams.events.wrap_function("_invoke_target", _wrap_invoke_target)
 
 
 EXTENSION = Extension(name="event_log_targets", needed=needed, install=install)

@@ -13,7 +13,7 @@ import logging
 import re
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extension import Extension
 
 logger = logging.getLogger("localcloud.cfn_events")
 
@@ -26,7 +26,7 @@ class ProvisioningError(ValueError):
 
 
 def _call(action: str, payload: dict) -> dict:
-    status, body = seams.events_action(action, payload)
+    status, body = seams.events.action(action, payload)
     if status >= 400:
         raise ProvisioningError(f"{action}: {body.get('__type', status)}: {body.get('message') or body.get('Message') or body}")
     return body
@@ -115,7 +115,7 @@ def bus_policy_create(logical_id: str, props: dict, stack_name: str):
     statement.setdefault(
         "Resource", f"arn:aws:events:{seams.current_region()}:{seams.current_account()}:event-bus/{bus}"
     )
-    seams.set_event_bus_policy_statement(bus, statement)
+    seams.events.set_bus_policy_statement(bus, statement)
     return f"{bus}|{sid}", {}
 
 
@@ -126,7 +126,7 @@ def bus_policy_update(physical_id: str, old_props: dict, new_props: dict, stack_
 
 def bus_policy_delete(physical_id: str, props: dict) -> None:
     bus, _, sid = physical_id.partition("|")
-    seams.remove_event_bus_policy_statement(bus, sid)
+    seams.events.remove_bus_policy_statement(bus, sid)
 
 
 HANDLERS = {
@@ -137,11 +137,11 @@ HANDLERS = {
 
 
 def needed() -> bool:
-    return any(resource_type not in seams.cfn_resource_handlers() for resource_type in HANDLERS)
+    return any(resource_type not in seams.cloudformation.resource_handlers() for resource_type in HANDLERS)
 
 
 def install() -> None:
-    table = seams.cfn_resource_handlers()
+    table = seams.cloudformation.resource_handlers()
     for resource_type, handlers in HANDLERS.items():
         table.setdefault(resource_type, handlers)
 

@@ -9,7 +9,7 @@ updates and deletes.
 from __future__ import annotations
 
 from localcloud import seams
-from localcloud.extensions import Extension
+from localcloud.extension import Extension
 
 SECRET = "AWS::SecretsManager::Secret"
 
@@ -39,11 +39,11 @@ def _wrap(handlers: dict) -> dict:
 
 
 def needed() -> bool:
-    return not seams.probe_secret_ref_is_arn()
+    return not seams.cloudformation.probe_secret_ref_is_arn()
 
 
 def install() -> None:
-    table = seams.cfn_resource_handlers()
+    table = seams.cloudformation.resource_handlers()
     table[SECRET] = _wrap(table[SECRET])
 
 

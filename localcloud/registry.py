@@ -1,0 +1,112 @@
+"""The extensions, in one list, and what the server does with all of them at once.
+
+This module sits on top: it imports every service's extension; none of them imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from localcloud import seams
+from localcloud.extension import DataPlaneHandler, Extension
+
+logger = logging.getLogger("localcloud")
+
+
+def _registry() -> list[Extension]:
+    from localcloud import capacity
+    from localcloud.services import apigatewayv2, pipes
+    from localcloud.services.events import cloudformation as events_cloudformation
+    from localcloud.services.events import cross_account, log_targets
+    from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.states import bounded_history, express_start
+
+    return [
+        bounded_history.EXTENSION,
+        events_cloudformation.EXTENSION,
+        secrets_cloudformation.EXTENSION,
+        cross_account.EXTENSION,
+        log_targets.EXTENSION,
+        express_start.EXTENSION,
+        apigatewayv2.EXTENSION,
+        capacity.EXTENSION,
+        pipes.EXTENSION,
+    ]
+
+
+_EXTENSIONS: list[Extension] = []
+
+
+def install_all() -> dict[str, str]:
+    """Install every needed extension; returns {name: "installed" | "ministack handles it"}."""
+    report = {}
+    _EXTENSIONS[:] = _registry()
+    for extension in _EXTENSIONS:
+        if extension.needed():
+            extension.install()
+            extension.active = True
+            report[extension.name] = "installed"
+        else:
+            report[extension.name] = "ministack handles it"
+        logger.info("extension %s: %s", extension.name, report[extension.name])
+    return report
+
+
+def _active() -> list[Extension]:
+    return [e for e in _EXTENSIONS if e.active]
+
+
+def data_plane_handlers() -> list[DataPlaneHandler]:
+    return [e.data_plane for e in _active() if e.data_plane]
+
+
+def start_all() -> None:
+    for extension in _active():
+        extension.start()
+
+
+def stop_all() -> None:
+    for extension in _active():
+        try:
+            extension.stop()
+        except Exception:
+            logger.exception("stopping extension %s failed", extension.name)
+
+
+def quiesce(timeout: float) -> bool:
+    """Before a stop: no new work from our pollers, then wait (bounded) until no
+    state machine execution and no Lambda invocation runs, so that what persistence
+    saves holds every accepted transaction (in a queue, or already recorded)."""
+    stop_all()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not seams.states.running_executions() and seams.awslambda.invocations_in_flight() == 0:
+            return True
+        time.sleep(0.05)
+    logger.warning("stopping with work in flight after %.0f s: %d executions, %d invocations", timeout,
+                   len(seams.states.running_executions()), seams.awslambda.invocations_in_flight())
+    return False
+
+
+def _state_name(extension: Extension) -> str:
+    return f"localcloud_{extension.name}"
+
+
+def save_all() -> None:
+    if not seams.persistence.enabled():
+        return
+    for extension in _active():
+        if extension.state:
+            seams.persistence.save_state(_state_name(extension), extension.state())
+
+
+def restore_all() -> None:
+    if not seams.persistence.enabled():
+        return
+    for extension in _active():
+        if extension.restore:
+            data: Any = seams.persistence.load_state(_state_name(extension))
+            if data:
+                extension.restore(data)

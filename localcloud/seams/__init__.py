@@ -1,0 +1,44 @@
+"""Every point where the local cloud touches ministack, one module per concern.
+
+Upgrading ministack means re-checking this package only: ``core`` (the app, its
+service-handler registry, request scoping, in-process calls) and one module per service
+or concern. We use ministack's registries and public helpers and call its AWS APIs
+in-process; where a behaviour has no registry we wrap the one module function that
+performs it and delegate to the original for everything we do not change. No ministack
+code is copied here.
+"""
+
+from localcloud.seams import (  # the package's face: seams.events.…, seams.sqs.…
+    apigatewayv2,
+    awslambda,
+    cloudformation,
+    events,
+    logs,
+    organizations,
+    persistence,
+    pipes,
+    sqs,
+    states,
+)
+from localcloud.seams.core import (
+    ServiceHandler,
+    call_handler_sync,
+    call_json_api,
+    call_json_api_sync,
+    current_account,
+    current_region,
+    decode_json,
+    ministack_app,
+    ministack_version,
+    new_id,
+    request_scope,
+    service_handler,
+    wrap_service_handler,
+)
+
+__all__ = [
+    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "sqs",
+    "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
+    "current_region", "decode_json", "ministack_app", "ministack_version", "new_id", "request_scope",
+    "service_handler", "wrap_service_handler",
+]

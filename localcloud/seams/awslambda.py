@@ -1,0 +1,48 @@
+"""Lambda: invocation through ministack's Lambda API, its warm-worker and concurrency hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+from localcloud.seams.core import call_handler_sync
+
+
+def invoke(function_arn: str, payload: str, invocation_type: str = "RequestResponse") -> bool:
+    """Invoke through the Lambda API from a worker thread; True when the function succeeded."""
+    account, region = function_arn.split(":")[4], function_arn.split(":")[3]
+    headers = {
+        "content-type": "application/json",
+        "x-amz-invocation-type": invocation_type,
+        "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/lambda/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+    }
+    path = f"/2015-03-31/functions/{quote(function_arn, safe='')}/invocations"
+    status, response_headers, _body = call_handler_sync("lambda", account, region, "POST", path, headers,
+                                                        payload.encode(), timeout=900)
+    lowered = {k.lower(): v for k, v in (response_headers or {}).items()}
+    return status < 300 and "x-amz-function-error" not in lowered
+
+
+def worker_ceiling() -> int:
+    """ministack's per-function ceiling on warm worker processes (0: none)."""
+    from ministack.core import lambda_runtime
+
+    return int(getattr(lambda_runtime, "_LOCAL_MAX_WORKERS", 0) or 0)
+
+
+def wrap_service_functions(wrappers: dict[str, Callable[[Callable], Callable]]) -> None:
+    """Wrap functions ministack's Lambda service calls by module-global name:
+    ``acquire_worker``/``release_worker`` (warm worker leases, imported from
+    lambda_runtime) and ``_acquire_execution_slot``/``_release_execution_slot``
+    (concurrency accounting)."""
+    from ministack.services import lambda_svc
+
+    for name, make_wrapper in wrappers.items():
+        setattr(lambda_svc, name, make_wrapper(getattr(lambda_svc, name)))
+
+
+def invocations_in_flight() -> int:
+    from ministack.services import lambda_svc
+
+    return lambda_svc.executions_in_flight()[0]

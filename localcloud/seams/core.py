@@ -1,0 +1,125 @@
+"""ministack's app, its service-handler registry, request scoping and in-process calls.
+
+Every service seam builds on these; nothing here knows a particular service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger("localcloud")
+
+ServiceHandler = Callable[[str, str, dict, bytes, dict], Awaitable[tuple[int, dict, bytes]]]
+
+# Scratch accounts for probes (does ministack already do the job?): never used otherwise.
+PROBE_ACCOUNT_A, PROBE_ACCOUNT_B, PROBE_REGION = "000000000901", "000000000902", "us-east-1"
+
+
+def ministack_app():
+    from ministack import app
+
+    return app
+
+
+def ministack_version() -> str:
+    from importlib.metadata import version
+
+    return version("ministack")
+
+
+def service_handler(service: str) -> ServiceHandler:
+    return ministack_app().SERVICE_HANDLERS[service]
+
+
+def wrap_service_handler(service: str, make_wrapper: Callable[[ServiceHandler], ServiceHandler]) -> None:
+    """Replace ministack's handler for ``service`` with ``make_wrapper(original)``."""
+    handlers = ministack_app().SERVICE_HANDLERS
+    handlers[service] = make_wrapper(handlers[service])
+
+
+def request_scope(account_id: str, region: str):
+    from ministack.core.responses import request_scope as scope
+
+    return scope(account_id, region)
+
+
+def current_account() -> str:
+    from ministack.core.responses import get_account_id
+
+    return get_account_id()
+
+
+def current_region() -> str:
+    from ministack.core.responses import get_region
+
+    return get_region()
+
+
+def new_id() -> str:
+    """A fresh id in the form ministack gives resources and events (a UUID)."""
+    from ministack.core.responses import new_uuid
+
+    return new_uuid()
+
+
+# --- calling ministack's AWS APIs in-process ----------------------------------------
+
+_JSON_PROTOCOL = {
+    # service: (signing name, X-Amz-Target prefix, content type)
+    "events": ("events", "AWSEvents", "application/x-amz-json-1.1"),
+    "sqs": ("sqs", "AmazonSQS", "application/x-amz-json-1.0"),
+    "logs": ("logs", "Logs_20140328", "application/x-amz-json-1.1"),
+    "states": ("states", "AWSStepFunctions", "application/x-amz-json-1.0"),
+    "lambda": ("lambda", "", "application/json"),
+}
+
+
+def json_request(service: str, action: str, account: str, region: str, payload: dict) -> tuple[str, str, dict, bytes]:
+    signing_name, prefix, content_type = _JSON_PROTOCOL[service]
+    headers = {
+        "content-type": content_type,
+        "x-amz-target": f"{prefix}.{action}",
+        "authorization": (
+            f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/{signing_name}/aws4_request, "
+            "SignedHeaders=host, Signature=0"
+        ),
+        "host": f"{signing_name}.{region}.amazonaws.com",
+    }
+    return "POST", "/", headers, json.dumps(payload).encode()
+
+
+def decode_json(status: int, body: bytes) -> tuple[int, dict]:
+    try:
+        return status, (json.loads(body) if body else {})
+    except ValueError:
+        return status, {"raw": body.decode("utf-8", "replace")}
+
+
+async def call_json_api(service: str, action: str, account: str, region: str, payload: dict) -> tuple[int, dict]:
+    """Call ``service``'s ``action`` on the event loop, as ``account`` in ``region``."""
+    method, path, headers, body = json_request(service, action, account, region, payload)
+    with request_scope(account, region):
+        status, _headers, response = await service_handler(service)(method, path, headers, body, {})
+    return decode_json(status, response)
+
+
+def call_handler_sync(service: str, account: str, region: str, method: str, path: str, headers: dict,
+                      body: bytes, timeout: float = 30.0) -> tuple[int, dict, bytes]:
+    """Run ministack's handler for ``service`` from a worker thread, scoped to ``account``/``region``."""
+    target = service_handler(service)
+
+    async def scoped(*args):
+        with request_scope(account, region):
+            return await target(*args)
+
+    return ministack_app().call_service_handler_sync(scoped, method, path, headers, body, {}, timeout=timeout)
+
+
+def call_json_api_sync(service: str, action: str, account: str, region: str, payload: dict,
+                       timeout: float = 30.0) -> tuple[int, dict]:
+    """Same as :func:`call_json_api`, from a worker thread (pollers, CloudFormation)."""
+    method, path, headers, body = json_request(service, action, account, region, payload)
+    status, _headers, response = call_handler_sync(service, account, region, method, path, headers, body, timeout)
+    return decode_json(status, response)
