@@ -7,12 +7,14 @@ Requests flow down from here: our own paths first, then each extension's data pl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
 from localcloud.settings import Settings, prepare_ministack_environment
 
 HEALTH_PATH = "/_localcloud/health"
+logger = logging.getLogger("localcloud")
 
 
 def build_app(settings: Settings):
@@ -24,8 +26,9 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import registry, seams
+    from localcloud import registry, seams, state
 
+    state.open_storage(settings.home, settings.persist)
     installed = registry.install_all()
     ministack_app = ministack.app
     started = time.monotonic()
@@ -46,8 +49,12 @@ def build_app(settings: Settings):
     async def lifespan(scope, receive, send):
         async def send_then_hook(message):
             if message["type"] == "lifespan.startup.complete":
-                registry.restore_all()
-                registry.start_all()
+                try:
+                    registry.restore_all()
+                    registry.start_all()
+                except Exception as error:  # hypercorn would serve on without state: refuse to start
+                    logger.critical("cannot start: %s", error, exc_info=not isinstance(error, state.StateUnreadable))
+                    message = {"type": "lifespan.startup.failed", "message": str(error)}
             await send(message)
 
         async def receive_then_hook(message_source=receive):

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from localcloud import seams
+from localcloud import seams, state
 from localcloud.extension import DataPlaneHandler, Extension
 
 logger = logging.getLogger("localcloud")
@@ -90,23 +89,14 @@ def quiesce(timeout: float) -> bool:
     return False
 
 
-def _state_name(extension: Extension) -> str:
-    return f"localcloud_{extension.name}"
-
-
 def save_all() -> None:
-    if not seams.persistence.enabled():
-        return
-    for extension in _active():
-        if extension.state:
-            seams.persistence.save_state(_state_name(extension), extension.state())
+    """A graceful stop's last checkpoint (persistence on), after ``quiesce``."""
+    state.stop()
 
 
 def restore_all() -> None:
-    if not seams.persistence.enabled():
-        return
-    for extension in _active():
-        if extension.restore:
-            data: Any = seams.persistence.load_state(_state_name(extension))
-            if data:
-                extension.restore(data)
+    """Load the last snapshot into ministack and every extension (persistence on),
+    then keep checkpointing; extensions' states are part of each snapshot."""
+    active = _active()
+    state.restore({e.name: e.state for e in active if e.state}, {e.name: e.restore for e in active if e.restore})
+    state.start()
