@@ -16,13 +16,14 @@ logger = logging.getLogger("localcloud")
 
 def _registry() -> list[Extension]:
     from localcloud import capacity
-    from localcloud.services import apigatewayv2, pipes
+    from localcloud.services import apigatewayv2, logs, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.states import bounded_history, express_start
 
     return [
+        logs.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
