@@ -18,12 +18,13 @@ def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, logs, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
-    from localcloud.services.events import cross_account, log_targets
+    from localcloud.services.events import archives, cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.states import bounded_history, express_start
 
     return [
         logs.EXTENSION,
+        archives.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,

@@ -35,18 +35,6 @@ def replace_function(name: str, make_replacement: Callable[[Callable], Callable]
     setattr(cloudwatch_logs, name, make_replacement(getattr(cloudwatch_logs, name)))
 
 
-def error(code: str, message: str, status: int = 400) -> tuple[int, dict, bytes]:
-    from ministack.core.responses import error_response_json
-
-    return error_response_json(code, message, status)
-
-
-def ok(document: dict) -> tuple[int, dict, bytes]:
-    from ministack.core.responses import json_response
-
-    return json_response(document)
-
-
 # --- log groups (current request scope) ---------------------------------------------------------
 
 def group(name: str) -> dict | None:

@@ -42,7 +42,7 @@ def _with_new_actions(original):
         except ValueError:
             data = None
         if not isinstance(data, dict) or "raw" in data:
-            return seams.logs.error("SerializationException", "Invalid JSON")
+            return seams.error_response("SerializationException", "Invalid JSON")
         return implementation(data)
 
     return handler

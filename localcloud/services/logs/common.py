@@ -11,15 +11,15 @@ from localcloud.services.logs import store
 
 
 def invalid(message: str):
-    return seams.logs.error("InvalidParameterException", message)
+    return seams.error_response("InvalidParameterException", message)
 
 
 def missing_group():
-    return seams.logs.error("ResourceNotFoundException", "The specified log group does not exist.")
+    return seams.error_response("ResourceNotFoundException", "The specified log group does not exist.")
 
 
 def missing_stream():
-    return seams.logs.error("ResourceNotFoundException", "The specified log stream does not exist.")
+    return seams.error_response("ResourceNotFoundException", "The specified log stream does not exist.")
 
 
 def read_limit(data: dict, default: int, maximum: int):

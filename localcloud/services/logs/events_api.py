@@ -84,7 +84,7 @@ def put_log_events(data: dict):
     response = {"nextSequenceToken": f"{sequence:056d}"}
     if rejected:
         response["rejectedLogEventsInfo"] = rejected
-    return seams.logs.ok(response)
+    return seams.json_response(response)
 
 
 def _output(event: store.Event) -> dict:
@@ -134,7 +134,7 @@ def get_log_events(data: dict):
     else:  # at an end of the stream: AWS hands the caller's token back
         forward_token = token if token and forward else encode_token("f/", position if forward else HEAD)
         backward_token = token if token and not forward else encode_token("b/", position if not forward else TAIL)
-    return seams.logs.ok({
+    return seams.json_response({
         "events": [{"timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion_time} for e in page],
         "nextForwardToken": forward_token, "nextBackwardToken": backward_token})
 
@@ -193,7 +193,7 @@ def filter_log_events(data: dict):
     response = {"events": events, "searchedLogStreams": []}
     if more:
         response["nextToken"] = encode_token("n/", position)
-    return seams.logs.ok(response)
+    return seams.json_response(response)
 
 
 # --- GetLogRecord and Insights ------------------------------------------------------------------------
@@ -202,10 +202,10 @@ def get_log_record(data: dict):
     row_id = store.parse_event_id(data.get("logRecordPointer") or "")
     found = store.event(row_id) if row_id is not None else None
     if found is None or found[:2] != (seams.current_account(), seams.current_region()):
-        return seams.logs.error("ResourceNotFoundException", "The specified log record does not exist.")
+        return seams.error_response("ResourceNotFoundException", "The specified log record does not exist.")
     _account, _region, group_name, event = found
     record = seams.logs.insights_record(event.event_id, event.timestamp, event.message, group_name, event.stream)
-    return seams.logs.ok({"logRecord": seams.logs.public_insights_record(record)})
+    return seams.json_response({"logRecord": seams.logs.public_insights_record(record)})
 
 
 def query_records(group_names: list[str], start_s, end_s) -> list[dict]:

@@ -86,7 +86,7 @@ def describe_log_groups(data: dict):
     response = {"logGroups": groups}
     if token:
         response["nextToken"] = token
-    return seams.logs.ok(response)
+    return seams.json_response(response)
 
 
 def _name_matcher(pattern: str):
@@ -116,7 +116,7 @@ def list_log_groups(data: dict):
                               for n in page]}
     if token:
         response["nextToken"] = token
-    return seams.logs.ok(response)
+    return seams.json_response(response)
 
 
 def delete_log_group(original):
@@ -140,8 +140,8 @@ def create_log_stream(data: dict):
     if error:
         return error
     if not store.create_stream(gid, name, int(time.time() * 1000)):
-        return seams.logs.error("ResourceAlreadyExistsException", "The specified log stream already exists")
-    return seams.logs.ok({})
+        return seams.error_response("ResourceAlreadyExistsException", "The specified log stream already exists")
+    return seams.json_response({})
 
 
 def delete_log_stream(data: dict):
@@ -149,8 +149,8 @@ def delete_log_stream(data: dict):
     if error:
         return error
     if not store.delete_stream(gid, data.get("logStreamName") or ""):
-        return seams.logs.error("ResourceNotFoundException", "The specified log stream does not exist.")
-    return seams.logs.ok({})
+        return seams.error_response("ResourceNotFoundException", "The specified log stream does not exist.")
+    return seams.json_response({})
 
 
 def describe_log_streams(data: dict):
@@ -187,7 +187,7 @@ def describe_log_streams(data: dict):
     if more:
         last = page[-1]
         response["nextToken"] = _token([last.last_ts or 0, last.name] if by_last_event else [last.name])
-    return seams.logs.ok(response)
+    return seams.json_response(response)
 
 
 # --- Insights queries --------------------------------------------------------------------------------------
@@ -229,4 +229,4 @@ def describe_queries(data: dict):
                             for q in page]}
     if start + limit < len(found):
         response["nextToken"] = _token(start + limit)
-    return seams.logs.ok(response)
+    return seams.json_response(response)
