@@ -16,7 +16,7 @@ logger = logging.getLogger("localcloud")
 
 def _registry() -> list[Extension]:
     from localcloud import capacity
-    from localcloud.services import apigatewayv2, logs, pipes
+    from localcloud.services import apigatewayv2, dynamodb, logs, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import archives, cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
@@ -25,6 +25,7 @@ def _registry() -> list[Extension]:
     return [
         logs.EXTENSION,
         archives.EXTENSION,
+        dynamodb.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,

@@ -12,6 +12,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     apigatewayv2,
     awslambda,
     cloudformation,
+    dynamodb,
     event_archives,
     events,
     logs,
@@ -40,8 +41,8 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "awslambda", "cloudformation", "event_archives", "events", "logs", "organizations", "persistence",
-    "pipes", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync",
-    "current_account", "current_region", "decode_json", "error_response", "json_response", "ministack_app",
-    "ministack_version", "new_id", "request_scope", "service_handler", "wrap_service_handler",
+    "apigatewayv2", "awslambda", "cloudformation", "dynamodb", "event_archives", "events", "logs", "organizations",
+    "persistence", "pipes", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api",
+    "call_json_api_sync", "current_account", "current_region", "decode_json", "error_response", "json_response",
+    "ministack_app", "ministack_version", "new_id", "request_scope", "service_handler", "wrap_service_handler",
 ]
