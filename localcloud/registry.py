@@ -20,12 +20,14 @@ def _registry() -> list[Extension]:
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import archives, cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.sqs import retention as sqs_retention
     from localcloud.services.states import bounded_history, express_start
 
     return [
         logs.EXTENSION,
         archives.EXTENSION,
         dynamodb.EXTENSION,
+        sqs_retention.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,

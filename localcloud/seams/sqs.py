@@ -46,3 +46,17 @@ def message_record(message: dict, queue_arn: str, region: str) -> dict:
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
+
+
+def expire_retained_messages() -> int:
+    """Apply MessageRetentionPeriod to every queue now (ministack applies it whenever a
+    queue is read); returns how many messages went."""
+    from ministack.services import sqs
+
+    removed = 0
+    with sqs._queues_lock:
+        for queue in list(sqs._queues.all_values()):
+            before = len(queue.get("messages") or [])
+            sqs._expire_retained(queue)
+            removed += before - len(queue.get("messages") or [])
+    return removed
