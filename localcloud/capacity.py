@@ -13,6 +13,9 @@ measures keep such a burst a queue:
 * past ministack's account concurrency cap an invocation waits for a slot instead of
   being throttled (a function's own ReservedConcurrentExecutions still throttles, as on
   AWS);
+* a warm worker unused for LOCALCLOUD_LAMBDA_IDLE_SECONDS (default 120) is stopped, the
+  last one of its function too (AWS also retires idle execution environments; ministack
+  keeps one per function forever, so functions a deploy ran once held memory for good);
 * event deliveries made off the server's event loop (archive replays, forwarding
   threads) start a state machine only while fewer than LOCALCLOUD_MAX_EXECUTIONS
   (default 64) executions run, so a 10,000-event replay paces itself; and pollers of
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import threading
 import time
@@ -70,6 +74,10 @@ def queue_seconds() -> float:
 
 def max_executions() -> int:
     return int(os.environ.get("LOCALCLOUD_MAX_EXECUTIONS", "64"))
+
+
+def idle_seconds() -> float:
+    return float(os.environ.get("LOCALCLOUD_LAMBDA_IDLE_SECONDS", "120"))
 
 
 def _on_event_loop() -> bool:
@@ -211,6 +219,28 @@ def _wrap_dispatch_to_state_machine(original):
     return dispatch_to_stepfunctions
 
 
+# --- idle workers -----------------------------------------------------------------------------
+
+_reaper_stop = threading.Event()
+
+
+def _reap_idle_workers() -> None:
+    while not _reaper_stop.wait(min(15.0, idle_seconds() / 4)):
+        try:
+            seams.awslambda.reap_idle_workers(idle_seconds())
+        except Exception:
+            logging.getLogger("localcloud.capacity").exception("reaping idle Lambda workers failed; retrying")
+
+
+def start() -> None:
+    _reaper_stop.clear()
+    threading.Thread(target=_reap_idle_workers, name="localcloud-lambda-reaper", daemon=True).start()
+
+
+def stop() -> None:
+    _reaper_stop.set()
+
+
 def needed() -> bool:
     return seams.awslambda.worker_ceiling() == 0
 
@@ -227,4 +257,4 @@ def install() -> None:
     on_capacity_wait(wait_below_max_executions)
 
 
-EXTENSION = Extension(name="local_capacity", needed=needed, install=install)
+EXTENSION = Extension(name="local_capacity", needed=needed, install=install, start=start, stop=stop)

@@ -46,3 +46,25 @@ def invocations_in_flight() -> int:
     from ministack.services import lambda_svc
 
     return lambda_svc.executions_in_flight()[0]
+
+
+def reap_idle_workers(idle_seconds: float) -> int:
+    """Stop every warm worker (execution environment) unused for ``idle_seconds``, the
+    first of each function's pool too (ministack's own reaper keeps that one for good);
+    returns how many stopped."""
+    import time
+
+    from ministack.core import lambda_runtime
+
+    now = time.time()
+    doomed = []
+    with lambda_runtime._lock:
+        for key, pool in list(lambda_runtime._workers.items()):
+            keep = [w for w in pool if w.in_use or now - getattr(w, "last_used", now) < idle_seconds]
+            doomed += [w for w in pool if w not in keep]
+            if keep:
+                lambda_runtime._workers[key] = keep
+            else:
+                lambda_runtime._workers.pop(key, None)
+    lambda_runtime.kill_workers(doomed)
+    return len(doomed)
