@@ -9,7 +9,8 @@ delivery to each subscriber.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -54,15 +55,32 @@ class ApplicationBusStack(Stack):
 
         if application.consumer and application.subscribes:
             dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
+            # Delivery is at least once: the consumer remembers what it handled, by the
+            # events' transaction_id, and drops copies (expired after 8 days by TTL).
+            handled = dynamodb.TableV2(
+                self,
+                "HandledEvents",
+                partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+                time_to_live_attribute="expiration",
+                encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
             consumer = PythonFunction(
                 self,
                 "Consumer",
                 source="ledger_consumer",
-                description=f"{application.name}: logs subscribed backbone events",
-                environment={},
+                description=f"{application.name}: handles each subscribed backbone event once",
+                environment={"IDEMPOTENCY_TABLE_NAME": handled.table_name},
                 key=key,
                 log_retention_days=retention,
             )
+            # What Powertools idempotency calls, on this table only (and its key).
+            handled.grant(consumer.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                          "dynamodb:DeleteItem")
+            key.grant_encrypt_decrypt(consumer.function)
             from aws_cdk import aws_events_targets as targets
 
             events.Rule(
