@@ -28,9 +28,9 @@ def open_storage(home, persist: bool) -> None:
 
     directory = home / ("state" if persist else "scratch")
     if persist and not (directory / FILE_NAME).exists() and any(directory.glob("*.json")):
-        raise StateUnreadable(advice(directory / FILE_NAME, "it holds state files of an earlier version of this "
-                                                            "local cloud, one JSON file per service, which it "
-                                                            "no longer reads"))
+        raise StateUnreadable(advice(directory / FILE_NAME, "it holds the state files of an earlier version of "
+                                                            "this local cloud, one JSON file per service, which "
+                                                            "it no longer reads"))
     open_database(directory, fresh=not persist)
     if persist:
         _snapshots = Snapshots(database(), {})

@@ -112,8 +112,9 @@ def check_readable(path: Path) -> None:
 
 
 def advice(path: Path, problem: str) -> str:
+    """What to tell the user about unusable saved state in ``path``'s folder."""
     state_dir = path.parent
-    return (f"the saved state in {path} cannot be read ({problem}). Nothing was changed. To keep it for "
+    return (f"the saved state in {state_dir} cannot be used ({problem}). Nothing was changed. To keep it for "
             f"inspection, move the folder away (mv {state_dir} {state_dir}.broken); to start from nothing, "
             f"remove it (rm -rf {state_dir}); then run `make up` again. `LOCALCLOUD_PERSIST=0 make up` starts "
             f"without saved state and leaves the folder alone.")
