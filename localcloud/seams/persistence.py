@@ -216,3 +216,45 @@ def settle_interrupted_stacks() -> list[str]:
         stack["LastUpdatedTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
         settled.append(f"{stack.get('StackName')}: {status} -> {new}")
     return settled
+
+
+# --- Step Functions: EXPRESS executions a killed process never finished ----------------------------
+
+def interrupted_async_express_executions(stepfunctions_state: Any) -> list[tuple[str, str, str]]:
+    """(account, region, execution ARN) of every execution a saved Step Functions state
+    holds as RUNNING that was started asynchronously on an EXPRESS state machine."""
+    executions = getattr((stepfunctions_state or {}).get("executions"), "_data", {}) or {}
+    machines = getattr((stepfunctions_state or {}).get("state_machines"), "_data", {}) or {}
+    express = {str(m.get("stateMachineArn")) for m in machines.values() if m.get("type") == "EXPRESS"}
+    found = []
+    for (account, region, arn), record in executions.items():
+        started_sync = record.get("localcloudStartedSync", bool(record.get("sync")))
+        if record.get("status") == "RUNNING" and record.get("stateMachineArn") in express and not started_sync:
+            found.append((str(account), str(region), str(arn)))
+    return found
+
+
+def run_execution_again(account: str, region: str, exec_arn: str) -> None:
+    """Start an execution over from its input, on a thread of its own."""
+    import threading
+
+    from ministack.core.responses import now_iso
+    from ministack.services import stepfunctions
+
+    from localcloud.seams.core import request_scope
+
+    with request_scope(account, region):
+        record = stepfunctions._executions.get(exec_arn)
+        if record is None:
+            return
+        for key in ("error", "cause"):
+            record.pop(key, None)
+        record.update(status="RUNNING", stopDate=None, output=None, events=[
+            {"id": 1, "type": "ExecutionStarted", "timestamp": now_iso(),
+             "executionStartedEventDetails": {"input": record.get("input", "{}"), "roleArn": ""}}])
+
+    def run() -> None:
+        with request_scope(account, region):
+            stepfunctions._run_execution(exec_arn)
+
+    threading.Thread(target=run, name=f"localcloud-rerun-{exec_arn.rsplit(':', 1)[-1]}", daemon=True).start()

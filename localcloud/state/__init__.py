@@ -47,16 +47,24 @@ def restore(extension_states: dict[str, Callable[[], dict]], extension_restores:
         return None
     _snapshots.extension_states = extension_states
     summary = _snapshots.restore(extension_restores)
-    logger.warning("restored the last snapshot (saved at %s): %d parts%s%s", summary["saved_at"], summary["parts"],
+    logger.warning("restored the last snapshot (saved at %s): %d parts%s%s%s", summary["saved_at"], summary["parts"],
                    f"; S3 buckets made after it removed: {summary['dropped_s3_buckets']}"
                    if summary["dropped_s3_buckets"] else "",
-                   f"; stacks caught mid-operation: {summary['settled_stacks']}" if summary["settled_stacks"] else "")
+                   f"; stacks caught mid-operation: {summary['settled_stacks']}" if summary["settled_stacks"] else "",
+                   f"; EXPRESS executions run again: {len(summary['interrupted_executions'])}"
+                   if summary["interrupted_executions"] else "")
+    _restored_summary.update(summary)
     return summary
 
 
+_restored_summary: dict = {}
+
+
 def start() -> None:
+    """Checkpoints begin; executions the last process left running start over."""
     if _snapshots is not None:
         _snapshots.start()
+        _snapshots.resume(_restored_summary)
 
 
 def stop() -> None:

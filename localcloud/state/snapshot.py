@@ -238,6 +238,7 @@ class Snapshots:
             parts[name] = seams.persistence.decode(payload)
             self._digests[name] = digest
         dropped = seams.persistence.drop_s3_buckets_not_in(seams.persistence.s3_bucket_keys(parts.get("s3")))
+        interrupted = seams.persistence.interrupted_async_express_executions(parts.get("stepfunctions"))
         for key in seams.persistence.state_keys():
             if key in parts:
                 seams.persistence.restore_service(key, parts[key])
@@ -247,7 +248,15 @@ class Snapshots:
         settled = seams.persistence.settle_interrupted_stacks()
         self._committed_stacks = seams.persistence.stack_statuses()
         return {"parts": len(parts), "saved_at": meta.get("saved_at"), "dropped_s3_buckets": dropped,
-                "settled_stacks": settled}
+                "settled_stacks": settled, "interrupted_executions": interrupted}
+
+    @staticmethod
+    def resume(summary: dict) -> None:
+        """Run again the EXPRESS executions the kill interrupted: started asynchronously
+        (by a rule, a pipe), they run at least once on AWS too ("an execution might run more
+        than once"); synchronous ones run at most once and stay failed."""
+        for account, region, exec_arn in summary.get("interrupted_executions", []):
+            seams.persistence.run_execution_again(account, region, exec_arn)
 
 
 def fsync_paths(paths: list) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 import pytest
 
 from .helpers import ENDPOINT, HOST, PORT, PROJECT_ROOT, SCHEME, environment  # first: sets the endpoint env
+from .fault_fixtures import restartable_cloud  # noqa: E402,F401 - one persistent cloud for the restart and crash tests
 from localcloud.__main__ import health  # noqa: E402
 from ops import transactions  # noqa: E402
 

@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .fault_fixtures import restartable_cloud  # noqa: F401 - fixture
 from .helpers import PIPELINE, messages_since, now_ms, recorder_cannot_publish, take_dead_letter, wait_until
 
 pytestmark = pytest.mark.integration

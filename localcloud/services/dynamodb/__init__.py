@@ -28,7 +28,10 @@ from localcloud.state import retention
 logger = logging.getLogger("localcloud.dynamodb")
 
 
-def adopt(record: dict) -> items.ItemStore:
+def adopt(record: dict, restored: bool = False) -> items.ItemStore:
+    """Give a table its on-disk items. Items ministack holds in a dict become the rows
+    (a new table, a wholesale swap), except in a table just restored from a snapshot
+    that was taken before its items moved to disk: rows written since are newer."""
     current = record.get("items")
     if isinstance(current, items.ItemStore):
         return current
@@ -36,7 +39,8 @@ def adopt(record: dict) -> items.ItemStore:
     if table_id is None:
         table_id = record.get("TableId") or str(uuid.uuid4())
         store = items.ItemStore(table_id)
-        store.replace_all(current or {})
+        if not (restored and table_id in items.known_table_ids()):
+            store.replace_all(current or {})
     else:
         store = items.ItemStore(table_id)
     record.setdefault("TableId", table_id)
@@ -47,17 +51,20 @@ def adopt(record: dict) -> items.ItemStore:
     return store
 
 
-def adopt_all() -> None:
+def adopt_all(restored: bool = False) -> None:
     with seams.dynamodb.table_lock():
         for _account, _region, _name, record in seams.dynamodb.all_tables():
             if not isinstance(record.get("items"), items.ItemStore):
-                adopt(record)
+                adopt(record, restored)
 
 
 def _adopting(original):
     async def handler(method, path, headers, body, query_params):
         adopt_all()
-        return await original(method, path, headers, body, query_params)
+        try:
+            return await original(method, path, headers, body, query_params)
+        finally:
+            adopt_all()  # a table this request created is on disk before any snapshot sees it
 
     return handler
 
@@ -111,6 +118,7 @@ def install() -> None:
 
 
 def start() -> None:
+    adopt_all(restored=True)
     expire_items()
     retention.register("dynamodb ttl", expire_items)
 
