@@ -2,8 +2,11 @@
 
 Starts a fresh local cloud on another port (so a running one is left alone), times its
 start and a full deploy, then measures POST -> log line latency (sequential),
-the highest offered load sustained with zero loss, a replay of archived events, memory,
-and single-operation figures next to moto server started in the same run. Prints a
+the highest offered load sustained with zero loss, a replay of archived events, memory
+(after deploy and after everything), transactions the ledger handled twice, and
+single-operation figures next to moto server started in the same run. Then, on a second
+local cloud with persistence on, what a crash costs: SIGKILL at a random instant of a
+20 tx/s stream, SIGTERM, and SIGKILL during the graceful stop (ops/crash.py). Prints a
 table and writes .bench/latest.json.
 
     python -m ops.bench [--quick] [--latency-count 500] [--duration 60]
@@ -40,6 +43,7 @@ MOTO_PORT = int(os.environ.get("BENCH_MOTO_PORT", "4568"))
 TARGETS = {
     "latency_ms.p50": ("<=", 20), "latency_ms.p99": ("<=", 100), "throughput_tps": (">=", 500), "lost": ("<=", 0),
     "replay_10k_s": ("<=", 60), "rss_mb": ("<=", 300), "cold_start_s": ("<=", 1), "deploy_s": ("<=", 30),
+    "rss_mb_after": ("<=", 300), "crash_lost": ("<=", 0), "duplicates": ("<=", 0),
 }
 
 
@@ -63,9 +67,10 @@ def port_free(port: int) -> bool:
 # --- the bench's own local cloud -------------------------------------------------------
 
 class BenchCloud:
-    def __init__(self) -> None:
-        self.home = BENCH_DIR / "localcloud"
-        self.env = dict(os.environ, LOCALCLOUD_PORT=str(BENCH_PORT), LOCALCLOUD_HOME=str(self.home))
+    def __init__(self, persist: bool = False) -> None:
+        self.home = BENCH_DIR / ("localcloud-persistent" if persist else "localcloud")
+        self.env = dict(os.environ, LOCALCLOUD_PORT=str(BENCH_PORT), LOCALCLOUD_HOME=str(self.home),
+                        LOCALCLOUD_PERSIST="1" if persist else "0")
         self.pid: int | None = None
 
     def start(self) -> float:
@@ -82,6 +87,28 @@ class BenchCloud:
     def stop(self) -> None:
         subprocess.run([sys.executable, "-m", "localcloud", "down"], env=self.env, cwd=PROJECT_ROOT,
                        stdout=subprocess.DEVNULL)
+
+    def restart(self) -> None:
+        """Start again after a kill, on the same home (persistence brings the state back)."""
+        subprocess.run([sys.executable, "-m", "localcloud", "up"], env=self.env, check=True, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL)
+        self.pid = int((self.home / "localcloud.pid").read_text())
+
+    def kill(self, sig: int = 9, wait: bool = True) -> float:
+        """Signal the server; with ``wait``, return once it is gone. Returns when it was signalled."""
+        import psutil
+
+        pid, signalled = self.pid, time.time()
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return signalled
+        if wait:
+            try:
+                psutil.Process(pid).wait(timeout=120)
+            except psutil.NoSuchProcess:
+                pass
+        return signalled
 
     def rss_mb(self) -> float:
         return self.memory()["total_mb"]
@@ -281,6 +308,62 @@ def measure_replay(count: int) -> dict:
     return {"replay_name": name, "events": count, "reprocessed": seen, "seconds": round(elapsed, 2)}
 
 
+def ledger_duplicates(since_ms: int) -> int:
+    """Transactions the ledger handled more than once since ``since_ms``."""
+    from ops import crash, transactions
+    from ops.environment import client, config, output
+
+    ledger = config().application("ledger")
+    app = transactions.payments()
+    pipeline = crash.Pipeline(
+        post=lambda body: None, recorder_logs=client("logs", app.account, app.region),
+        recorder_group=output(transactions.PIPELINE_STACK, "RecorderLogGroupName"),
+        ledger_logs=client("logs", ledger.account, ledger.region), ledger_group=output("LedgerBus", "ConsumerLogGroupName"),
+        sqs=client("sqs", app.account, app.region), ingress_queue_url=output(transactions.PIPELINE_STACK, "IngressQueueUrl"))
+    return sum(1 for sha, count in crash.handled_by_ledger(pipeline, since_ms).items() if sha and count > 1)
+
+
+def measure_crashes(stream_s: float) -> dict:
+    """What a kill costs, on a fresh local cloud with persistence on (ops/crash.py)."""
+    import random
+    import signal as signals
+
+    from ops import crash, transactions
+    from ops.environment import client, config, output
+
+    cloud = BenchCloud(persist=True)
+    results: dict = {}
+    try:
+        cloud.start()
+        subprocess.run([sys.executable, "-m", "ops.deploy_local"], check=True, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL, env=cloud.env)
+        ledger, app = config().application("ledger"), transactions.payments()
+        sender = Sender(transactions.api_url().split(f":{BENCH_PORT}", 1)[1])
+        measure_latency(sender, 10)  # warm the functions
+        pipeline = crash.Pipeline(
+            post=lambda body: sender.post(body.decode())[0], recorder_logs=client("logs", app.account, app.region),
+            recorder_group=output(transactions.PIPELINE_STACK, "RecorderLogGroupName"),
+            ledger_logs=client("logs", ledger.account, ledger.region),
+            ledger_group=output("LedgerBus", "ConsumerLogGroupName"), sqs=client("sqs", app.account, app.region),
+            ingress_queue_url=output(transactions.PIPELINE_STACK, "IngressQueueUrl"))
+
+        def during_graceful_stop() -> float:
+            cloud.kill(signals.SIGTERM, wait=False)
+            time.sleep(random.uniform(0.05, 0.8))
+            return cloud.kill(signals.SIGKILL)
+
+        for name, stop in (("sigkill", lambda: cloud.kill(signals.SIGKILL)),
+                           ("sigterm", lambda: cloud.kill(signals.SIGTERM)),
+                           ("sigkill_during_graceful_stop", during_graceful_stop)):
+            log(f"  crash: {name} during a 20 tx/s stream")
+            sender.local.connection = None
+            results[name] = crash.trial(pipeline, stop, cloud.restart, random.uniform(0.5, 1.0) * stream_s)
+            log(f"  crash: {name}: {results[name]}")
+    finally:
+        cloud.stop()
+    return results
+
+
 # --- side by side with moto -----------------------------------------------------------------
 
 def single_operation_figures(endpoint: str, samples: int) -> dict:
@@ -359,6 +442,7 @@ def main() -> int:
     parser.add_argument("--loads", default="25,50,75,100,150,200,300,400,500")
     parser.add_argument("--replay-count", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--crash-stream", type=float, default=10.0, help="seconds of stream before each kill")
     args = parser.parse_args()
     if args.quick:
         args.latency_count, args.duration, args.loads, args.replay_count, args.samples = 50, 5, "10,25", 200, 100
@@ -388,7 +472,9 @@ def main() -> int:
         sender = Sender(transactions.api_url().split(f":{BENCH_PORT}", 1)[1])
         log("warming up (10 transactions)")
         measure_latency(sender, 10)
+        bench_since_ms = int(time.time() * 1000)
         results["memory_after_deploy"] = cloud.memory()
+        results["rss_mb"] = results["memory_after_deploy"]["total_mb"]
         log(f"  memory after deploy and warm-up: {results['memory_after_deploy']}")
         log(f"latency: {args.latency_count} sequential transactions")
         latencies = measure_latency(sender, args.latency_count)
@@ -401,11 +487,14 @@ def main() -> int:
         log(f"replay: {args.replay_count} archived events")
         results["replay"] = measure_replay(args.replay_count)
         results["replay_10k_s"] = results["replay"]["seconds"] if args.replay_count == 10_000 else None
-        results["memory"] = cloud.memory()
-        results["rss_mb"] = results["memory"]["total_mb"]
-        log(f"  memory: {results['memory']}")
+        results["memory_after_replay"] = cloud.memory()
+        log(f"  memory after the replay: {results['memory_after_replay']}")
         log("side by side with moto server (single operations)")
         results["side_by_side"] = side_by_side(args.samples)
+        results["duplicates"] = ledger_duplicates(bench_since_ms)
+        results["memory_after"] = cloud.memory()
+        results["rss_mb_after"] = results["memory_after"]["total_mb"]
+        log(f"  memory after the whole benchmark: {results['memory_after']}; ledger duplicates {results['duplicates']}")
     finally:
         if cloud.pid:
             try:
@@ -413,6 +502,9 @@ def main() -> int:
             except Exception:
                 pass
         cloud.stop()
+    log("crash: a persistent local cloud, killed during a stream")
+    results["crash"] = measure_crashes(args.crash_stream)
+    results["crash_lost"] = results["crash"]["sigkill"]["lost_beyond_last_second"]
 
     (BENCH_DIR / "latest.json").write_text(json.dumps(results, indent=2))
     print()

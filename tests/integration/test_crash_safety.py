@@ -16,106 +16,32 @@ from __future__ import annotations
 import json
 import random
 import signal
-import threading
 import time
-import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 
 import pytest
 
-from ops.transactions import RECORDED, is_recorded_line, log_records, sha256_hex
+from ops import crash
 
-from .helpers import PIPELINE, now_ms, wait_until
+from .helpers import PIPELINE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STACKS = ("Backbone", "BackboneSecondRegion", "PaymentsBus", "LedgerBus", "PaymentsTransactionPipeline")
-RATE_TPS = 20
-GRACE_S = 1.0  # "at most the last second of acknowledged work"
-# In-flight records come back after the ingress queue's visibility timeout (30 s).
-SETTLE_WITHIN_S = 90
-QUIET_S = 8
 
 
-@dataclass
-class Stream:
-    """POSTs at RATE_TPS from a thread; each accepted body with the moment its 200 arrived."""
-
-    cloud: object
-    accepted: dict[str, float] = field(default_factory=dict)  # sha -> time.time() of the answer
-    refused: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        sequence = 0
-        next_at = time.monotonic()
-        while not self.stop.is_set():
-            body = json.dumps({"id": str(uuid.uuid4()), "seq": sequence, "test": "crash"}).encode()
-            status, _ = self.cloud.post(body, timeout=3)
-            if status == 200:
-                self.accepted[sha256_hex(body)] = time.time()
-            else:
-                self.refused += 1
-            sequence += 1
-            next_at += 1 / RATE_TPS
-            time.sleep(max(0.0, next_at - time.monotonic()))
-
-    def __enter__(self):
-        self.thread = threading.Thread(target=self.run, name="it-crash-stream", daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc):
-        self.stop.set()
-        self.thread.join(timeout=10)
+def _pipeline(cloud, payments, ledger) -> crash.Pipeline:
+    app = (payments.account, payments.region)
+    return crash.Pipeline(
+        post=lambda body: cloud.post(body, timeout=3)[0],
+        recorder_logs=cloud.client("logs", *app), recorder_group=cloud.outputs[PIPELINE]["RecorderLogGroupName"],
+        ledger_logs=cloud.client("logs", ledger.account, ledger.region),
+        ledger_group=cloud.outputs["LedgerBus"]["ConsumerLogGroupName"],
+        sqs=cloud.client("sqs", *app), ingress_queue_url=cloud.outputs[PIPELINE]["IngressQueueUrl"])
 
 
-def _recorded(cloud, app, since_ms: int) -> Counter:
-    return Counter(r["body_sha256"] for _, r in log_records(
-        cloud.outputs[PIPELINE]["RecorderLogGroupName"], *app, since_ms, is_recorded_line, filter_pattern=RECORDED,
-        logs=cloud.client("logs", *app)))
-
-
-def _ledger_handled(cloud, ledger, since_ms: int) -> Counter:
-    return Counter(r.get("body_sha256") for _, r in log_records(
-        cloud.outputs["LedgerBus"]["ConsumerLogGroupName"], ledger.account, ledger.region, since_ms,
-        lambda r: r.get("message") == "domain event received", filter_pattern='"domain event received"',
-        logs=cloud.client("logs", ledger.account, ledger.region)))
-
-
-def _queue_depth(cloud, app) -> int:
-    attributes = cloud.client("sqs", *app).get_queue_attributes(
-        QueueUrl=cloud.outputs[PIPELINE]["IngressQueueUrl"],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return sum(int(v) for v in attributes.values())
-
-
-def _settle(cloud, app, since_ms: int, required: set[str]) -> Counter:
-    """Wait until every required transaction is recorded, or nothing is left to come."""
-    last = {"counts": Counter(), "changed": time.monotonic()}
-
-    def settled():
-        counts = _recorded(cloud, app, since_ms)
-        if required <= set(counts):
-            return counts
-        if counts != last["counts"]:
-            last.update(counts=counts, changed=time.monotonic())
-        quiet = time.monotonic() - last["changed"] > QUIET_S
-        return counts if quiet and _queue_depth(cloud, app) == 0 else None
-
-    return wait_until(settled, SETTLE_WITHIN_S, interval=1.0) or _recorded(cloud, app, since_ms)
-
-
-def _verdict(stream: Stream, killed_at: float, counts: Counter, handled: Counter) -> dict:
-    lost = {sha: at for sha, at in stream.accepted.items() if sha not in counts}
-    return {
-        "accepted": len(stream.accepted), "refused": stream.refused, "lost": len(lost),
-        "lost_beyond_last_second": sorted(sha for sha, at in lost.items() if at < killed_at - GRACE_S),
-        "lost_in_last_second": sum(1 for at in lost.values() if at >= killed_at - GRACE_S),
-        "recorded_more_than_once": sum(1 for sha in stream.accepted if counts[sha] > 1),
-        "ledger_handled_twice": sorted(sha for sha in stream.accepted if handled[sha] > 1),
-    }
+def _restart(cloud, pid: int, say) -> None:
+    cloud.wait_gone(pid)
+    say(f"restarted: {cloud.up()}")
 
 
 @pytest.mark.timeout(600)
@@ -150,41 +76,29 @@ def _where(cloud, stack_name: str) -> tuple[str, str]:
 @pytest.mark.timeout(600)
 def test_a_sigkill_mid_stream_loses_nothing_accepted_before_the_last_second(restartable_cloud, payments, ledger, say):
     cloud = restartable_cloud
-    app = (payments.account, payments.region)
-    since = now_ms()
-    with Stream(cloud) as stream:
-        time.sleep(random.uniform(3.0, 8.0))
-        pid = cloud.pid()
-        killed_at = cloud.kill()
-    cloud.wait_gone(pid)
-    say(f"SIGKILL after {len(stream.accepted)} accepted transactions; {cloud.up()}")
-    required = {sha for sha, at in stream.accepted.items() if at < killed_at - GRACE_S}
-    counts = _settle(cloud, app, since, required)
-    verdict = _verdict(stream, killed_at, counts, _ledger_handled(cloud, ledger, since))
+    pid = cloud.pid()
+    verdict = crash.trial(_pipeline(cloud, payments, ledger), stop=lambda: cloud.kill(signal.SIGKILL, pid),
+                          restart=lambda: _restart(cloud, pid, say), stream_s=random.uniform(3.0, 8.0))
     say(f"SIGKILL mid-stream: {verdict}")
     assert verdict["accepted"] > 20, verdict
-    assert verdict["lost_beyond_last_second"] == [], verdict
-    assert verdict["ledger_handled_twice"] == [], verdict
+    assert verdict["lost_beyond_last_second"] == 0, verdict
+    assert verdict["ledger_handled_twice"] == 0, verdict
 
 
 @pytest.mark.timeout(600)
 def test_a_sigkill_during_a_graceful_stop_loses_nothing_accepted_before_the_last_second(
         restartable_cloud, payments, ledger, say):
     cloud = restartable_cloud
-    app = (payments.account, payments.region)
-    since = now_ms()
-    with Stream(cloud) as stream:
-        time.sleep(3.0)
-        pid = cloud.pid()
+    pid = cloud.pid()
+
+    def cut_short() -> float:
         cloud.kill(signal.SIGTERM, pid)  # the graceful stop: drain, then the last save …
         time.sleep(random.uniform(0.05, 0.8))
-        killed_at = cloud.kill(signal.SIGKILL, pid)  # … cut short
-    cloud.wait_gone(pid)
-    say(f"SIGKILL during a graceful stop after {len(stream.accepted)} accepted; {cloud.up()}")
-    required = {sha for sha, at in stream.accepted.items() if at < killed_at - GRACE_S}
-    counts = _settle(cloud, app, since, required)
-    verdict = _verdict(stream, killed_at, counts, _ledger_handled(cloud, ledger, since))
+        return cloud.kill(signal.SIGKILL, pid)  # … cut short
+
+    verdict = crash.trial(_pipeline(cloud, payments, ledger), stop=cut_short, restart=lambda: _restart(cloud, pid, say),
+                          stream_s=3.0)
     say(f"SIGKILL during a graceful stop: {verdict}")
     assert verdict["accepted"] > 20, verdict
-    assert verdict["lost_beyond_last_second"] == [], verdict
-    assert verdict["ledger_handled_twice"] == [], verdict
+    assert verdict["lost_beyond_last_second"] == 0, verdict
+    assert verdict["ledger_handled_twice"] == 0, verdict
