@@ -13,7 +13,7 @@ measures keep such a burst a queue:
 * past ministack's account concurrency cap an invocation waits for a slot instead of
   being throttled (a function's own ReservedConcurrentExecutions still throttles, as on
   AWS);
-* a warm worker unused for LOCALCLOUD_LAMBDA_IDLE_SECONDS (default 120) is stopped, the
+* a warm worker unused for LOCALCLOUD_LAMBDA_IDLE_SECONDS (default 60) is stopped, the
   last one of its function too (AWS also retires idle execution environments; ministack
   keeps one per function forever, so functions a deploy ran once held memory for good);
 * event deliveries made off the server's event loop (archive replays, forwarding
@@ -77,7 +77,7 @@ def max_executions() -> int:
 
 
 def idle_seconds() -> float:
-    return float(os.environ.get("LOCALCLOUD_LAMBDA_IDLE_SECONDS", "120"))
+    return float(os.environ.get("LOCALCLOUD_LAMBDA_IDLE_SECONDS", "60"))
 
 
 def _on_event_loop() -> bool:

@@ -443,6 +443,8 @@ def main() -> int:
     parser.add_argument("--replay-count", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--crash-stream", type=float, default=10.0, help="seconds of stream before each kill")
+    parser.add_argument("--idle-wait", type=float, default=None,
+                        help="seconds idle before rss_mb_after (default LOCALCLOUD_LAMBDA_IDLE_SECONDS + 20)")
     args = parser.parse_args()
     if args.quick:
         args.latency_count, args.duration, args.loads, args.replay_count, args.samples = 50, 5, "10,25", 200, 100
@@ -488,13 +490,18 @@ def main() -> int:
         results["replay"] = measure_replay(args.replay_count)
         results["replay_10k_s"] = results["replay"]["seconds"] if args.replay_count == 10_000 else None
         results["memory_after_replay"] = cloud.memory()
-        log(f"  memory after the replay: {results['memory_after_replay']}")
+        results["rss_mb_after_replay"] = results["memory_after_replay"]["total_mb"]
+        log(f"  memory right after the replay: {results['memory_after_replay']}")
         log("side by side with moto server (single operations)")
         results["side_by_side"] = side_by_side(args.samples)
         results["duplicates"] = ledger_duplicates(bench_since_ms)
+        idle_wait = args.idle_wait if args.idle_wait is not None else \
+            float(os.environ.get("LOCALCLOUD_LAMBDA_IDLE_SECONDS", "60")) + 20
+        log(f"  ledger duplicates {results['duplicates']}; idle for {idle_wait:.0f} s (idle Lambda workers stop)")
+        time.sleep(idle_wait)
         results["memory_after"] = cloud.memory()
         results["rss_mb_after"] = results["memory_after"]["total_mb"]
-        log(f"  memory after the whole benchmark: {results['memory_after']}; ledger duplicates {results['duplicates']}")
+        log(f"  memory after the whole benchmark: {results['memory_after']}")
     finally:
         if cloud.pid:
             try:

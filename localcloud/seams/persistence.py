@@ -10,6 +10,7 @@ consistent snapshot instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -27,10 +28,50 @@ def _persistence():
 
 
 def state_getters() -> dict[str, Callable[[], Any]]:
-    """{state key: get_state} of every service module loaded so far."""
+    """{state key: get_state} of every service module loaded so far (Step Functions' own
+    replaced by ``stepfunctions_state``, when it has the stores that expects)."""
     from ministack import app
 
-    return app._build_persistence_save_dict()
+    getters = app._build_persistence_save_dict()
+    if "stepfunctions" in getters and _stepfunctions_stores_known():
+        getters["stepfunctions"] = stepfunctions_state
+    return getters
+
+
+_STEPFUNCTIONS_STORES = ("state_machines", "executions", "tags", "activities", "state_machine_versions",
+                         "state_machine_aliases", "map_runs")
+
+
+@functools.cache
+def _stepfunctions_stores_known() -> bool:
+    from ministack.services import stepfunctions
+
+    known = set(stepfunctions.get_state()) == set(_STEPFUNCTIONS_STORES)
+    if not known:
+        logger.warning("ministack's Step Functions state has other stores than expected: saving all executions")
+    return known
+
+
+def stepfunctions_state() -> dict:
+    """ministack's Step Functions state without finished EXPRESS executions: AWS keeps no
+    history of those (their log group is the record), a restore has no use for them, and
+    copying a thousand of them with their histories twice a second is most of a
+    checkpoint's cost. Running ones are kept (a restore runs them again)."""
+    import copy
+
+    from ministack.core.responses import AccountRegionScopedDict
+    from ministack.services import stepfunctions
+
+    express = {arn for (_a, _r, arn), machine in list(stepfunctions._state_machines._data.items())
+               if isinstance(machine, dict) and machine.get("type") == "EXPRESS"}
+    executions = AccountRegionScopedDict()
+    for key, record in list(stepfunctions._executions._data.items()):
+        if record.get("status") == "RUNNING" or record.get("stateMachineArn") not in express:
+            executions._data[key] = copy.deepcopy(record)
+    state = {name: copy.deepcopy(getattr(stepfunctions, f"_{name}")) for name in _STEPFUNCTIONS_STORES
+             if name != "executions"}
+    state["executions"] = executions
+    return state
 
 
 def state_keys() -> list[str]:
