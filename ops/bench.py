@@ -103,11 +103,14 @@ class BenchCloud:
             os.kill(pid, sig)
         except ProcessLookupError:
             return signalled
-        if wait:
+        deadline = time.monotonic() + 120
+        while wait and time.monotonic() < deadline:  # gone, or dead and not yet reaped by init
             try:
-                psutil.Process(pid).wait(timeout=120)
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
             except psutil.NoSuchProcess:
-                pass
+                break
+            time.sleep(0.02)
         return signalled
 
     def rss_mb(self) -> float:

@@ -93,13 +93,14 @@ def queue_depth(pipeline: Pipeline) -> int:
     return sum(int(value) for value in attributes.values())
 
 
-def settle(pipeline: Pipeline, since_ms: int, required: set[str], within_s: float = SETTLE_WITHIN_S) -> Counter:
-    """Wait until every required transaction is recorded, or nothing is left to come (the
-    ingress queue empty and no new line for QUIET_S); the recorded counts."""
+def settle(pipeline: Pipeline, since_ms: int, accepted: set[str], within_s: float = SETTLE_WITHIN_S) -> Counter:
+    """Wait until every accepted transaction is recorded, or nothing is left to come (the
+    ingress queue empty, in-flight messages included, and no new line for QUIET_S); the
+    recorded counts."""
     deadline, last, changed = time.monotonic() + within_s, Counter(), time.monotonic()
     while True:
         counts = recorded(pipeline, since_ms)
-        if required <= set(counts) or time.monotonic() > deadline:
+        if accepted <= set(counts) or time.monotonic() > deadline:
             return counts
         if counts != last:
             last, changed = counts, time.monotonic()
@@ -128,6 +129,5 @@ def trial(pipeline: Pipeline, stop: Callable[[], float], restart: Callable[[], N
         time.sleep(stream_s)
         killed_at = stop()
     restart()
-    required = {sha for sha, at in stream.accepted.items() if at < killed_at - LAST_SECOND}
-    counts = settle(pipeline, since, required)
+    counts = settle(pipeline, since, set(stream.accepted))
     return verdict(stream, killed_at, counts, handled_by_ledger(pipeline, since))

@@ -106,7 +106,10 @@ class Snapshots:
         return self._full_requested or any(status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"
                                            for status in seams.persistence.stack_statuses().values())
 
-    def _collect(self, full: bool) -> tuple[dict[str, tuple[int, Any]], dict[str, str]]:
+    def _collect(self, full: bool) -> tuple[dict[str, tuple[int, bytes]], dict[str, str]]:
+        """Every part, copied and encoded in one pause of the other threads: one instant
+        for all services, and a copy→commit time that does not stretch with how busy the
+        interpreter is (what a kill can lose is the interval plus that time)."""
         getters = {k: v for k, v in seams.persistence.state_getters().items() if full or k in HOT}
         parts: dict[str, tuple[int, Any]] = {}
         previous = sys.getswitchinterval()
@@ -117,9 +120,11 @@ class Snapshots:
             for name, get_state in self.extension_states.items():
                 parts[EXTENSION_PREFIX + name] = (1, _copy(get_state))
             stacks = seams.persistence.stack_statuses()
+            encoded = {name: (fmt, seams.persistence.encode(data)) for name, (fmt, data) in parts.items()
+                       if data is not None}
         finally:
             sys.setswitchinterval(previous)
-        return {k: v for k, v in parts.items() if v[1] is not None}, stacks
+        return encoded, stacks
 
     def checkpoint(self, full: bool | None = None) -> int:
         """Write one snapshot; returns how many parts changed."""
@@ -131,8 +136,7 @@ class Snapshots:
         if full:
             self._full_requested = False
             self._last_full = started
-        parts, stacks = self._collect(full)
-        encoded = {name: (fmt, seams.persistence.encode(data)) for name, (fmt, data) in parts.items()}
+        encoded, stacks = self._collect(full)
         digests = {name: _digest(payload) for name, (_fmt, payload) in encoded.items()}
         changed = [name for name in encoded if digests[name] != self._digests.get(name)]
         removed = [name for name in self._digests if name not in encoded and (full or name in HOT)]

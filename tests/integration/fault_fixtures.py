@@ -106,11 +106,15 @@ class RestartableCloud:
         return time.time()
 
     def wait_gone(self, pid: int, timeout: float = 60) -> None:
+        """Until the process is gone, or dead and not yet reaped (its parent exited at start)."""
+        import psutil
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.NoSuchProcess:
                 return
             time.sleep(0.02)
         raise AssertionError(f"local cloud process {pid} still alive after {timeout} s")
