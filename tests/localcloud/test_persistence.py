@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .conftest import free_port, wait_for
+from .conftest import ACCOUNT_A, free_port, wait_for
 from .test_launcher import alive, cli, client, pid_of, stop_if_running
 
 
@@ -90,11 +90,13 @@ def test_a_bucket_made_after_the_last_snapshot_does_not_survive_half_there(persi
     s3.create_bucket(Bucket="after-the-snapshot")
     s3.put_object(Bucket="after-the-snapshot", Key="asset.zip", Body=b"zip")
     kill(home)
-    assert (home / "state" / "s3").exists()
+    on_disk = home / "state" / "s3" / ACCOUNT_A / "after-the-snapshot"
+    assert (on_disk / "asset.zip").exists()
 
     assert start().returncode == 0
     s3 = client("s3", port)
     assert "after-the-snapshot" not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    assert not on_disk.exists()  # else the next start would find it again
     s3.create_bucket(Bucket="after-the-snapshot")  # as bootstrap would, again
     assert s3.list_objects_v2(Bucket="after-the-snapshot").get("KeyCount") == 0
 
