@@ -58,6 +58,7 @@ def trace(body: str, timeout: float) -> bool:
     accepted = post(body)
     if accepted.status != 200:
         print(f"  HTTP {accepted.status} {json.dumps(accepted.body)}")
+        print("the HTTP API did not accept the transaction")
         return False
     md5 = accepted.body["SendMessageResponse"]["SendMessageResult"]["MD5OfMessageBody"]
     identical_at_sqs = md5 == hashlib.md5(body.encode()).hexdigest()
@@ -79,9 +80,10 @@ def trace(body: str, timeout: float) -> bool:
           f"({output(PIPELINE_STACK, 'RecorderLogGroupName')}, account {app.account})")
     if journey.stopped:
         print(f"  stopped: {journey.stopped}")
+    print("every hop passed" if journey.ok and identical_at_sqs and identical else
+          "some hops did not complete: see above, the console, and `make logs`")
     link = console_line(body_sha256, since_ms)
-    if link:
-        print(f"console, this journey: {link}")
+    print(f"console, this journey: {link}" if link else "console: `make console` prints its URL")
     return journey.ok and identical_at_sqs and identical
 
 
@@ -94,12 +96,10 @@ def main() -> int:
     args = parser.parse_args()
     body = open(args.body_file, encoding="utf-8").read() if args.body_file else args.body
     try:
-        ok = trace(body, args.timeout)
+        return 0 if trace(body, args.timeout) else 1
     except NotDeployed as error:
         print(error, file=sys.stderr)
         return 1
-    print("every hop passed" if ok else "some hops did not complete: see above, the console, and `make logs`")
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

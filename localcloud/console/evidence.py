@@ -156,10 +156,11 @@ def executions(logs, group_arn: str, since_ms: int, until_ms: int | None = None)
 
 
 def execution_of(found: list[Execution], sha: str, body: str | None) -> Execution | None:
-    """The execution whose input carries the transaction."""
+    """The execution whose input carries the transaction (its body, or its hash)."""
     for execution in found:
-        raw = json.dumps(execution.input)
-        if sha in raw or (body is not None and body in bodies_in({"details": {"input": execution.input}})):
+        held = bodies_in({"details": {"input": execution.input}})
+        if (body is not None and body in held) or any(sha256_hex(b) == sha for b in held) \
+                or sha in json.dumps(execution.input):
             return execution
     return None
 

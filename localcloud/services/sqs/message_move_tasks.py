@@ -230,10 +230,10 @@ def _answer(status: int, document: dict, code: str | None = None) -> tuple[int, 
     return status, headers, json.dumps(document).encode()
 
 
-def _wrap_sqs_handler(original):
+def _wrap_sqs_handler(original, serving: frozenset):
     async def handle(method, path, headers, body, query_params):
         action = headers.get("x-amz-target", "").rpartition(".")[2]
-        if not headers.get("x-amz-target", "").startswith("AmazonSQS.") or action not in _OPERATIONS:
+        if not headers.get("x-amz-target", "").startswith("AmazonSQS.") or action not in serving:
             return await original(method, path, headers, body, query_params)
         try:
             request = json.loads(body) if body else {}
@@ -258,7 +258,8 @@ def needed() -> bool:
 
 
 def install() -> None:
-    seams.wrap_service_handler("sqs", _wrap_sqs_handler)
+    missing = frozenset(action for action in ACTIONS if not seams.sqs.has_action(action))
+    seams.wrap_service_handler("sqs", lambda original: _wrap_sqs_handler(original, missing))
 
 
 def stop() -> None:
