@@ -119,7 +119,11 @@ def _api_gateway_request(arn: str, parameters: dict, payload: str) -> dict:
     url = f"http://127.0.0.1:{port}/_aws/execute-api/{api_id}/{stage}/{resource}"
     if parameters["QueryStringParameters"]:
         url += "?" + urllib.parse.urlencode(parameters["QueryStringParameters"])
-    headers = {"Content-Type": "application/json", **parameters["HeaderParameters"]}
+    # Signed as the API's account, as Pipes signs the call with the pipe's role.
+    account, region = arn.split(":")[4], arn.split(":")[3]
+    headers = {"Content-Type": "application/json", **parameters["HeaderParameters"],
+               "Authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/execute-api/aws4_request, "
+                                "SignedHeaders=host, Signature=0"}
     return {"url": url, "method": "POST" if method in ("*", "ANY", "") else method, "headers": headers,
             "body": payload}
 
