@@ -213,13 +213,13 @@ def _process(key: store.Key, definition: dict, shard_id: str, batch: list[dict],
             _dead_letter(definition, shard_id, remaining, "RetryAttemptsExhausted", attempts + 1)
             store.set_checkpoint(key, shard_id, _sequence(current[-1]))
             continue
-        stop.wait(min(0.1 * 2 ** attempts, 2.0))
         if bisect and len(remaining) > 1 and len(failed) == len(current):
             halves = [remaining[:len(remaining) // 2], remaining[len(remaining) // 2:]]
-            for half in halves:
-                retries[id(half)] = attempts + 1
+            for half in halves:  # as for Lambda, split batches do not use up retry attempts
+                retries[id(half)] = attempts
             pending[:0] = halves
         else:
+            stop.wait(min(0.1 * 2 ** attempts, 2.0))
             retries[id(remaining)] = attempts + 1
             pending.insert(0, remaining)
 
