@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from localcloud.console import evidence
 from localcloud.console.awsapi import Clients, parallel
-from localcloud.console.topology import ARCHIVES, DEAD_LETTER, DELIVERS, LOGS, REFERENCES, Node, Topology
+from localcloud.console.topology import ARCHIVES, DEAD_LETTER, DELIVERS, ENRICHMENT, LOGS, REFERENCES, Node, Topology
 
 OK, FAILED, PASSED, WAITING, NOT_REACHED, DEAD_LETTERED = "ok", "failed", "passed", "waiting", "not reached", "dead-lettered"
 SCAN_WINDOW_MS = 3_600_000  # read whole log groups (not only lines with the hash) for recent transactions
@@ -235,6 +235,8 @@ def _expected_children(clients: Clients, topology: Topology, node: Node, traces:
             called = execution and any(child.arn in json.dumps(e.get("details", {})) for e in execution.events)
             if child.kind == "function" and (called or execution is None):
                 children.append((child.arn, link.label))
+        elif link.label == ENRICHMENT:
+            continue  # a pipe's enrichment need not log the transaction: a hop only with a trace of its own
         elif node.kind == "function":
             if link.kind == REFERENCES and child.kind == "bus" and not _failed(node, traces):
                 children.append((child.arn, link.label))
@@ -336,6 +338,10 @@ def _describe(hop: Hop, topology: Topology, traces: _Traces, journey: Journey, b
         if dead:
             hop.status = FAILED
             hop.text = f"not delivered: moved to its dead-letter queue {dead.name} after {node.info.get('max_receive_count')} receives"
+    if node.kind == "pipe":
+        enrichers = [topology.nodes[l.target].name for l in topology.outgoing(node.arn, DELIVERS) if l.label == ENRICHMENT]
+        if enrichers:
+            hop.text += ("; " if hop.text else "") + f"enriched by {', '.join(enrichers)}"
     if node.kind == "bus":
         archived = [topology.nodes[l.target] for l in topology.outgoing(node.arn, ARCHIVES)]
         if archived:

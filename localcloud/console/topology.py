@@ -14,6 +14,7 @@ from localcloud.console.awsapi import Clients, error_text, parallel
 
 ARN = re.compile(r"arn:aws:(?:sqs|events|states|lambda|logs):[a-z0-9-]*:\d{12}:[A-Za-z0-9_./:$#+=@-]+")
 DELIVERS, DEAD_LETTER, ARCHIVES, LOGS, REFERENCES = "delivers", "dead-letter", "archives", "logs", "references"
+ENRICHMENT = "enrichment"  # the label of a pipe's link to its enrichment
 
 
 @dataclass
@@ -154,6 +155,7 @@ def _pipes(found: Topology, clients: Clients, account: str, region: str) -> None
             "state": pipe.get("CurrentState"), "reason": pipe.get("StateReason"),
             "target_parameters": pipe.get("TargetParameters") or {}}))
         found.link(pipe.get("Source"), pipe["Arn"], DELIVERS)
+        found.link(pipe["Arn"], pipe.get("Enrichment"), DELIVERS, ENRICHMENT)
         found.link(pipe["Arn"], pipe.get("Target"), DELIVERS)
         log_group = ((pipe.get("LogConfiguration") or {}).get("CloudwatchLogsLogDestination") or {}).get("LogGroupArn")
         found.link(pipe["Arn"], normal_arn(log_group or ""), LOGS)
