@@ -26,10 +26,11 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import registry, seams, state
+    from localcloud import console, registry, seams, state
 
     state.open_storage(settings.home, settings.persist)
     installed = registry.install_all()
+    console_app = console.start(settings)
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
@@ -73,6 +74,8 @@ def build_app(settings: Settings):
         if scope["type"] == "http":
             if scope["path"] == HEALTH_PATH:
                 await health(send)
+                return
+            if await console_app(scope, receive, send):
                 return
             for handler in data_plane:
                 if await handler(scope, receive, send):

@@ -118,6 +118,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
         event_id=event.get_id,
         transaction_id=transaction_id,
         replay_name=replay_name,
+        validation=event.detail.get("validation"),  # added beside the body by the pipe's enrichment, if any
     )
     published = publish_transaction_recorded(transaction={
         # request_id is left out of the key: it differs on every attempt.

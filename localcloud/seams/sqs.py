@@ -60,3 +60,10 @@ def expire_retained_messages() -> int:
             sqs._expire_retained(queue)
             removed += before - len(queue.get("messages") or [])
     return removed
+
+
+def has_action(action: str) -> bool:
+    """Whether ministack's SQS answers ``action`` (its action table), for an extension's probe."""
+    from ministack.services import sqs
+
+    return action in sqs._HANDLERS

@@ -21,7 +21,7 @@ from botocore.config import Config
 
 from .conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, health, queue_arn, server_env, wait_for
 
-EXTENSIONS = {"cfn_events", "cross_account_events", "event_log_targets", "http_api_integrations", "pipes_sqs"}
+EXTENSIONS = {"cfn_events", "cross_account_events", "event_log_targets", "http_api_integrations", "pipes"}
 MINISTACK_DEFAULT_STATE_DIR = Path("/tmp/ministack-state")
 
 
@@ -223,7 +223,7 @@ def test_state_survives_down_and_up_with_persistence(tmp_path_factory):
         assert health(f"http://127.0.0.1:{port}", timeout=0.5) is None
         with sqlite3.connect(f"file:{home / 'state' / 'localcloud.sqlite3'}?mode=ro", uri=True) as saved:
             parts = {name for (name,) in saved.execute("SELECT name FROM snapshot_parts")}
-        assert {"localcloud_http_api_integrations", "localcloud_pipes_sqs", "sqs", "apigateway"} <= parts, parts
+        assert {"localcloud_http_api_integrations", "localcloud_pipes", "sqs", "apigateway"} <= parts, parts
         assert snapshot(MINISTACK_DEFAULT_STATE_DIR) == default_dir_before, "state written outside LOCALCLOUD_HOME"
 
         result = cli("up", port, home, LOCALCLOUD_PERSIST="1")
