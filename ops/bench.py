@@ -96,21 +96,15 @@ class BenchCloud:
 
     def kill(self, sig: int = 9, wait: bool = True) -> float:
         """Signal the server; with ``wait``, return once it is gone. Returns when it was signalled."""
-        import psutil
+        from ops.crash import process_gone
 
         pid, signalled = self.pid, time.time()
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             return signalled
-        deadline = time.monotonic() + 120
-        while wait and time.monotonic() < deadline:  # gone, or dead and not yet reaped by init
-            try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.02)
+        if wait:
+            process_gone(pid)
         return signalled
 
     def rss_mb(self) -> float:

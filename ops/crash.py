@@ -131,3 +131,19 @@ def trial(pipeline: Pipeline, stop: Callable[[], float], restart: Callable[[], N
     restart()
     counts = settle(pipeline, since, set(stream.accepted))
     return verdict(stream, killed_at, counts, handled_by_ledger(pipeline, since))
+
+
+def process_gone(pid: int, timeout: float = 120) -> bool:
+    """Wait until a process is gone, or dead and not yet reaped (a local cloud's parent,
+    ``localcloud up``, exits at start, so nobody may reap it soon); False on timeout."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False

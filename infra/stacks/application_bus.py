@@ -9,8 +9,7 @@ delivery to each subscriber.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -18,6 +17,7 @@ from constructs import Construct
 from infra.config import Application, DeploymentConfig
 from infra.constructs.backbone_links import log_events_to
 from infra.constructs.encryption import ServiceKey
+from infra.constructs.idempotency import idempotency_table
 from infra.constructs.logs import encrypted_log_group
 from infra.constructs.python_function import PythonFunction
 from infra.constructs.queues import encrypted_queue
@@ -57,17 +57,7 @@ class ApplicationBusStack(Stack):
             dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
             # Delivery is at least once: the consumer remembers what it handled, by the
             # events' transaction_id, and drops copies (expired after 8 days by TTL).
-            handled = dynamodb.TableV2(
-                self,
-                "HandledEvents",
-                partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-                time_to_live_attribute="expiration",
-                encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
-                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                    point_in_time_recovery_enabled=True
-                ),
-                removal_policy=RemovalPolicy.DESTROY,
-            )
+            handled = idempotency_table(self, "HandledEvents", key=key)
             consumer = PythonFunction(
                 self,
                 "Consumer",

@@ -30,6 +30,7 @@ from botocore.config import Config
 
 from .helpers import PIPELINE, PORT, PROJECT_ROOT
 from localcloud.__main__ import health  # noqa: E402
+from ops.crash import process_gone  # noqa: E402
 from ops.transactions import RECORDED, is_recorded_line, log_records  # noqa: E402
 
 PREFERRED_PORT = 4611
@@ -106,18 +107,8 @@ class RestartableCloud:
         return time.time()
 
     def wait_gone(self, pid: int, timeout: float = 60) -> None:
-        """Until the process is gone, or dead and not yet reaped (its parent exited at start)."""
-        import psutil
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    return
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"local cloud process {pid} still alive after {timeout} s")
+        if not process_gone(pid, timeout):
+            raise AssertionError(f"local cloud process {pid} still alive after {timeout} s")
 
     def deploy(self) -> float:
         started = time.monotonic()

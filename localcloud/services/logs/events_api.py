@@ -105,11 +105,17 @@ def write(account: str, region: str, group_name: str, stream_name: str, messages
 
 # --- GetLogEvents -------------------------------------------------------------------------------------
 
-def get_log_events(data: dict):
+def _page_of_group(data: dict):
+    """(limit, group id, None) or (None, None, error): what both readers check first."""
     limit, error = read_limit(data, MAX_EVENTS, MAX_EVENTS)
     if error:
-        return error
+        return None, None, error
     gid, _name, error = resolve_group(data)
+    return (None, None, error) if error else (limit, gid, None)
+
+
+def get_log_events(data: dict):
+    limit, gid, error = _page_of_group(data)
     if error:
         return error
     found = store.stream(gid, data.get("logStreamName") or "")
@@ -152,10 +158,7 @@ def _within_bytes(page: list[store.Event], forward: bool) -> list[store.Event]:
 # --- FilterLogEvents ------------------------------------------------------------------------------------
 
 def filter_log_events(data: dict):
-    limit, error = read_limit(data, MAX_EVENTS, MAX_EVENTS)
-    if error:
-        return error
-    gid, _name, error = resolve_group(data)
+    limit, gid, error = _page_of_group(data)
     if error:
         return error
     names, prefix = data.get("logStreamNames"), data.get("logStreamNamePrefix")
