@@ -155,9 +155,10 @@ class Snapshots:
                     ("ministack", seams.ministack_version())])
             self._digests = digests
             seams.persistence.prune_lambda_blobs()
-        self._committed_stacks = stacks
+        if full:  # only a full checkpoint saves CloudFormation
+            self._committed_stacks = stacks
         self.last_duration_s = time.monotonic() - started
-        logger.log(logging.WARNING if self.last_duration_s > 0.25 else logging.DEBUG,
+        logger.log(logging.WARNING if self.last_duration_s > 1.0 else logging.DEBUG,  # the loss window grows
                    "checkpoint %d (%s): %d of %d parts changed, %.0f ms", number, "full" if full else "hot",
                    len(changed) + len(removed), len(encoded), self.last_duration_s * 1000)
         with self._condition:
