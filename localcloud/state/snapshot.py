@@ -2,11 +2,11 @@
 committed atomically to the state database at least every LOCALCLOUD_CHECKPOINT_SECONDS
 (default 0.5), with fsync.
 
-A checkpoint copies the stores it saves at one instant: while it copies, the
+A checkpoint copies and encodes the stores it saves at one instant: meanwhile the
 interpreter's thread switch interval is raised, so the pollers, execution threads and
 Lambda invocations that mutate stores off the event loop wait a few milliseconds rather
-than change a store half-copied. Encoding and writing happen after that, and only the
-parts whose bytes changed are rewritten. Which stores: those the data path changes with
+than change a store half-copied. Then only the parts whose bytes changed are written, in
+one transaction. Which stores: those the data path changes with
 no API call to their service (queues, executions, buses, functions, log groups, tables,
 our extensions') every time; all of them ("full") when an API call may have changed
 another service, while a CloudFormation operation runs, and at least every few seconds.
@@ -14,8 +14,9 @@ Logs, archived events and DynamoDB items are not in the snapshot: they are rows 
 same database, committed as they are written.
 
 So a SIGKILL loses at most what happened since the last checkpoint: work acknowledged in
-the last half second or so. A stack status the API reports as finished is always in the
-snapshot (the CloudFormation API waits for the checkpoint first), so deployed stacks
+the last half second or so. EXPRESS executions the kill interrupted run again after the
+restore (``resume``). A stack status the API reports as finished is always in the
+snapshot (the CloudFormation API waits for a full checkpoint first), so deployed stacks
 survive a kill right after ``make deploy``.
 """
 
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS snapshot_parts (
 """
 FORMAT = 1  # of the snapshot tables themselves; each part carries its service's own format
 EXTENSION_PREFIX = "localcloud_"
-PAUSE_S = 5.0  # thread switch interval while copying: longer than any copy takes
+PAUSE_S = 5.0  # thread switch interval while copying: longer than any copy and encoding takes
 COPY_ATTEMPTS = 5
 # State keys of the services the data path changes without an API call to them (pollers,
 # rule targets, executions, Lambda's log groups, TTL): saved by every checkpoint.
