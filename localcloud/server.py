@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 
-from localcloud.gateway import build_app
+from localcloud.gateway import build_app, framing
 from localcloud.settings import load_settings
 
 logger = logging.getLogger("localcloud")
@@ -25,6 +25,7 @@ def serve() -> None:
     config.keep_alive_timeout = 75
     config.loglevel = os.environ.get("LOCALCLOUD_LOG_LEVEL", "WARNING")
     config.accesslog = None
+    framing.install()
 
     shutdown = asyncio.Event()
 

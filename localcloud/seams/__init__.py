@@ -17,6 +17,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     organizations,
     persistence,
     pipes,
+    router,
     sqs,
     states,
 )
@@ -37,8 +38,8 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "sqs",
-    "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
+    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "router",
+    "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
     "current_region", "decode_json", "ministack_app", "ministack_version", "new_id", "request_scope",
     "service_handler", "wrap_service_handler",
 ]

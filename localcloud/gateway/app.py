@@ -1,7 +1,9 @@
-"""The one port: health, the data planes our extensions serve, then ministack.
+"""The one port: health, then every request's body read whole (within its limit), then
+the data planes our extensions serve (an HTTP API's routes), then ministack's ASGI app
+for the AWS APIs.
 
-Requests flow down from here: our own paths first, then each extension's data plane
-(an HTTP API's routes), then ministack's ASGI app for the AWS APIs.
+Nothing past the door sees a request before its body is complete: a refused or
+abandoned request delivers nothing (framing.py guards the bytes on the wire).
 """
 
 from __future__ import annotations
@@ -9,10 +11,21 @@ from __future__ import annotations
 import json
 import os
 import time
+from urllib.parse import parse_qs
 
+from localcloud.gateway import limits, shapes
 from localcloud.settings import Settings, prepare_ministack_environment
 
 HEALTH_PATH = "/_localcloud/health"
+
+
+async def respond(send, status: int, headers: dict, body: bytes, close: bool = False) -> None:
+    encoded = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+    encoded.append((b"content-length", str(len(body)).encode()))
+    if close:
+        encoded.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body})
 
 
 def build_app(settings: Settings):
@@ -27,6 +40,7 @@ def build_app(settings: Settings):
     from localcloud import registry, seams
 
     installed = registry.install_all()
+    shapes.install()  # outermost around every service handler, the extensions' wrappers included
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
@@ -39,9 +53,7 @@ def build_app(settings: Settings):
             "persistence": settings.persist,
             "uptime_s": round(time.monotonic() - started, 3),
         }).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, 200, {"content-type": "application/json"}, body)
 
     async def lifespan(scope, receive, send):
         async def send_then_hook(message):
@@ -59,6 +71,22 @@ def build_app(settings: Settings):
 
         await ministack_app(scope, receive_then_hook, send_then_hook)
 
+    async def whole_body(scope, receive, send):
+        """The request's body within its limit, a ``receive`` that replays it; None when
+        the request was refused or abandoned (then nothing else sees it)."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+        limit = limits.limit_for(scope["method"], scope["path"], headers, query)
+        declared = limits.declared_length(headers)
+        try:
+            if declared is not None and declared > limit.max_bytes:
+                raise limits.TooLarge()
+            body = await limits.read_body(receive, limit.max_bytes)
+        except limits.TooLarge:
+            await respond(send, limit.status, limit.headers, limit.body, close=True)
+            return None
+        return None if body is None else limits.replay(body, receive)
+
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
             await lifespan(scope, receive, send)
@@ -66,6 +94,9 @@ def build_app(settings: Settings):
         if scope["type"] == "http":
             if scope["path"] == HEALTH_PATH:
                 await health(send)
+                return
+            receive = await whole_body(scope, receive, send)
+            if receive is None:
                 return
             for handler in data_plane:
                 if await handler(scope, receive, send):
