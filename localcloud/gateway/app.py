@@ -44,11 +44,12 @@ def build_app(settings: Settings):
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
+    version = seams.ministack_version()  # reads package metadata from disk: once, not per health check
 
     async def health(send) -> None:
         body = json.dumps({
             "status": "running",
-            "ministack": seams.ministack_version(),
+            "ministack": version,
             "extensions": installed,
             "persistence": settings.persist,
             "uptime_s": round(time.monotonic() - started, 3),
@@ -83,7 +84,7 @@ def build_app(settings: Settings):
                 raise limits.TooLarge()
             body = await limits.read_body(receive, limit.max_bytes)
         except limits.TooLarge:
-            await respond(send, limit.status, limit.headers, limit.body, close=True)
+            await respond(send, *limit.refusal(), close=True)
             return None
         return None if body is None else limits.replay(body, receive)
 

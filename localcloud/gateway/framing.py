@@ -49,6 +49,9 @@ _REQUEST_LINE_PREFIX = re.compile(
     _TOKEN + rb"(?: (?:[\x21-\x7e\x80-\xff]*|" + _TARGET + rb" " + _VERSION_PREFIX + rb"))?")
 
 
+_FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
+
+
 def read_timeout_s() -> float:
     return float(os.environ.get("LOCALCLOUD_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_S))
 
@@ -87,8 +90,8 @@ class FramedConnection(h11.Connection):
         event = super().next_event()
         problem = None
         if isinstance(event, h11.Request):
-            names = {name for name, _value in event.headers}
-            if b"content-length" in names and b"transfer-encoding" in names:
+            names = [name for name, _value in event.headers if name in _FRAMING_HEADERS]
+            if len(set(names)) == 2:
                 problem = "both Content-Length and Transfer-Encoding"
         elif isinstance(event, h11.EndOfMessage):
             self.request_started = None

@@ -22,6 +22,7 @@ Limits, from AWS's documentation or its recorded answers:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from localcloud.gateway import shapes
@@ -44,37 +45,34 @@ _LAMBDA_OPERATIONS = (
 @dataclass(frozen=True)
 class BodyLimit:
     max_bytes: int
-    status: int
-    headers: dict
-    body: bytes
+    refusal: Callable[[], tuple[int, dict, bytes]]  # built only when a request is refused
 
 
-def _json(status: int, document: dict) -> tuple[int, dict, bytes]:
-    import json
-
-    return status, {"Content-Type": "application/json"}, json.dumps(document, separators=(",", ":")).encode()
+def _too_large_for_api_gateway() -> tuple[int, dict, bytes]:
+    return 413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}'
 
 
 def limit_for(method: str, path: str, headers: dict, query_params: dict) -> BodyLimit:
     from localcloud import seams
 
     if seams.apigatewayv2.parse_execute_api_url(headers.get("host", ""), path) is not None:
-        return BodyLimit(EXECUTE_API_BYTES, *_json(413, {"message": "Request Entity Too Large"}))
+        return BodyLimit(EXECUTE_API_BYTES, _too_large_for_api_gateway)
     service = seams.router.service_for(method, path, headers, query_params)
-    protocol = shapes.protocol_of(service, headers, query_params)
+
+    def refusal(status: int, code: str, message: str):
+        return lambda: shapes.error_response(shapes.protocol_of(service, headers, query_params), status, code,
+                                             message, headers)
+
     if service == "lambda":
         for pattern, limit, operation in _LAMBDA_OPERATIONS:
             if pattern.match(path):
                 message = f"Request must be smaller than {limit} bytes" + (
                     f" for the {operation} operation" if operation else "")
-                return BodyLimit(limit, *shapes.error_response(protocol, 413, "RequestEntityTooLargeException",
-                                                               message, headers))
+                return BodyLimit(limit, refusal(413, "RequestEntityTooLargeException", message))
     if service == "s3":
-        return BodyLimit(S3_BYTES, *shapes.error_response(
-            protocol, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", headers))
-    return BodyLimit(AWS_API_BYTES, *shapes.error_response(
-        protocol, 413, "RequestEntityTooLargeException", f"Request must be smaller than {AWS_API_BYTES} bytes",
-        headers))
+        return BodyLimit(S3_BYTES, refusal(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"))
+    return BodyLimit(AWS_API_BYTES, refusal(413, "RequestEntityTooLargeException",
+                                            f"Request must be smaller than {AWS_API_BYTES} bytes"))
 
 
 def declared_length(headers: dict) -> int | None:
