@@ -295,11 +295,13 @@ def measure_replay(count: int) -> dict:
             time.sleep(LOG_POLL_S)
     seen = len(reprocessed)
     # From StartReplay to the last reprocessed line's own timestamp: polling does not enter it.
-    elapsed = (newest_ms - replay_since_ms) / 1000 if seen >= count else time.monotonic() - started
+    drained = seen >= count
+    elapsed = (newest_ms - replay_since_ms) / 1000 if drained else time.monotonic() - started
+    probed = prober.result(until_ms=newest_ms if drained else None)
     log(f"  replay {name}: {seen}/{count} reprocessed in {elapsed:.1f} s")
-    log(f"  responsiveness while it drained: {prober.result()}")
+    log(f"  responsiveness while it drained: {probed}")
     return {"replay_name": name, "events": count, "reprocessed": seen, "seconds": round(elapsed, 2),
-            "responsiveness": prober.result()}
+            "responsiveness": probed}
 
 
 def responsiveness_prober(app):

@@ -51,6 +51,7 @@ class Prober:
         self.api_call, self.timeout = api_call, timeout
         self.health_ms: list[float] = []
         self.api_ms: list[float] = []
+        self.taken_at_ms: dict[str, list[int]] = {"health": [], "api": []}  # when each sample began
         self.failures = {"health": 0, "api": 0}
         self.last_api_result = None
         self._stop = threading.Event()
@@ -75,6 +76,7 @@ class Prober:
         samples = self.health_ms if name == "health" else self.api_ms
         while not self._stop.is_set():
             began = time.perf_counter()
+            self.taken_at_ms[name].append(int(time.time() * 1000))
             try:
                 probe()
                 samples.append(round((time.perf_counter() - began) * 1000, 2))
@@ -93,9 +95,14 @@ class Prober:
         for thread in self._threads:
             thread.join(timeout=self.timeout + 5)
 
-    def result(self) -> dict:
-        return {"health_ms": summary(self.health_ms, self.failures["health"]),
-                "api_ms": summary(self.api_ms, self.failures["api"])}
+    def result(self, until_ms: int | None = None) -> dict:
+        """Figures over the samples begun before ``until_ms`` (when the backlog had drained)."""
+        def kept(name: str, samples: list[float]) -> list[float]:
+            taken = self.taken_at_ms[name]
+            return [v for t, v in zip(taken, samples) if until_ms is None or t <= until_ms]
+
+        return {"health_ms": summary(kept("health", self.health_ms), self.failures["health"]),
+                "api_ms": summary(kept("api", self.api_ms), self.failures["api"])}
 
 
 def queue_depth_call(sqs, queue_url: str):
