@@ -76,9 +76,12 @@ def build_app(settings: Settings):
         """The request's body within its limit, a ``receive`` that replays it; None when
         the request was refused or abandoned (then nothing else sees it)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        declared = limits.declared_length(headers)
+        if declared is not None and declared <= limits.WITHIN_EVERY_LIMIT:
+            body = await limits.read_body(receive, limits.WITHIN_EVERY_LIMIT)  # most requests: no limit to look up
+            return None if body is None else limits.replay(body, receive)
         query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         limit = limits.limit_for(scope["method"], scope["path"], headers, query)
-        declared = limits.declared_length(headers)
         try:
             if declared is not None and declared > limit.max_bytes:
                 raise limits.TooLarge()

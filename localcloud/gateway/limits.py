@@ -33,6 +33,7 @@ LAMBDA_INVOKE_BYTES = 6_291_456
 LAMBDA_API_BYTES = 69_905_067
 S3_BYTES = 5 * 1024 * MIB
 AWS_API_BYTES = 16 * MIB
+WITHIN_EVERY_LIMIT = min(EXECUTE_API_BYTES, LAMBDA_INVOKE_BYTES, LAMBDA_API_BYTES, S3_BYTES, AWS_API_BYTES)
 _LAMBDA_OPERATIONS = (
     (re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/[^/]+/(invocations|invoke-async/?|response-streaming-invocations)$"),
      LAMBDA_INVOKE_BYTES, "InvokeFunction"),
@@ -76,7 +77,11 @@ def limit_for(method: str, path: str, headers: dict, query_params: dict) -> Body
 
 
 def declared_length(headers: dict) -> int | None:
-    value = headers.get("content-length", "").strip()
+    """The body's length as the headers declare it (no framing header: no body), or None
+    for a chunked body."""
+    if "transfer-encoding" in headers:
+        return None
+    value = headers.get("content-length", "0").strip()
     return int(value) if value.isdigit() else None
 
 
