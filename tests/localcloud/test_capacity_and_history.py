@@ -15,7 +15,7 @@ import psutil
 import pytest
 from botocore.config import Config
 
-from .conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, server_env, stop_process, wait_for, wait_healthy
+from .conftest import ACCOUNT_A, REGION, own_local_cloud, wait_for
 
 WORKERS = 2
 KEPT = 5
@@ -23,19 +23,9 @@ KEPT = 5
 
 @pytest.fixture(scope="module")
 def small_cloud(tmp_path_factory):
-    home = tmp_path_factory.mktemp("small-cloud")
-    port = free_port()
-    log = home / "serve.log"
-    env = server_env(port, home, LOCALCLOUD_LAMBDA_WORKERS=str(WORKERS), LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT=str(KEPT))
-    with open(log, "wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(endpoint, process, log)
-        yield endpoint, process
-    finally:
-        stop_process(process)
+    with own_local_cloud(tmp_path_factory.mktemp("small-cloud"), LOCALCLOUD_LAMBDA_WORKERS=str(WORKERS),
+                         LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT=str(KEPT)) as cloud:
+        yield cloud.endpoint, cloud.process
 
 
 def client(endpoint: str, service: str):

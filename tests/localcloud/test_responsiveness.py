@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import statistics
-import subprocess
 import threading
 import time
 
@@ -20,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from .conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, server_env, stop_process, wait_healthy
+from .conftest import ACCOUNT_A, REGION, own_local_cloud
 
 STREAMS, EVENTS_PER_STREAM = 20, 5_000
 HEAVY_CALLERS = 3
@@ -29,18 +28,8 @@ PROBE_SECONDS = 8
 
 @pytest.fixture(scope="module")
 def busy_cloud(tmp_path_factory):
-    home = tmp_path_factory.mktemp("busy-cloud")
-    port = free_port()
-    log = home / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(endpoint, process, log)
-        yield endpoint, port
-    finally:
-        stop_process(process)
+    with own_local_cloud(tmp_path_factory.mktemp("busy-cloud")) as cloud:
+        yield cloud.endpoint, cloud.port
 
 
 def logs_client(endpoint: str):

@@ -12,37 +12,24 @@ integration timeout is the default; this local cloud runs with 2 s.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import threading
 import time
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from ..conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, server_env, stop_process, wait_healthy
+from ..conftest import ACCOUNT_A, REGION, own_local_cloud
+from .wire import exchange, status_of
 
 READ_TIMEOUT_S = 2
-ANSWER_WITHIN_S = 30  # generous: a loaded machine; the deadline itself is READ_TIMEOUT_S
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/http-api-integration"
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    home = tmp_path_factory.mktemp("framing-cloud")
-    port = free_port()
-    log = home / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT,
-                                   env=server_env(port, home, LOCALCLOUD_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_S)),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(endpoint, process, log)
-        yield endpoint, port
-    finally:
-        stop_process(process)
+    with own_local_cloud(tmp_path_factory.mktemp("framing-cloud"),
+                         LOCALCLOUD_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_S)) as local:
+        yield local.endpoint, local.port
 
 
 def client(endpoint: str, service: str):
@@ -90,48 +77,6 @@ def target(request, cloud) -> Target:
         lambda text: json.dumps({"QueueUrl": queue_url, "MessageBody": text}).encode())
 
 
-def exchange(port: int, parts: list[bytes], *, pause: float = 0.0, half_close: bool = False,
-             timeout: float = ANSWER_WITHIN_S) -> tuple[bytes, bool]:
-    """Send ``parts`` (``pause`` s apart, stopping once the server closed); return what
-    came back and whether the server closed the connection."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    stop = threading.Event()
-
-    def write() -> None:
-        try:
-            for part in parts:
-                if stop.is_set():
-                    return
-                sock.sendall(part)
-                if pause:
-                    stop.wait(pause)
-            if half_close:
-                sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server closed while we were still sending: that is the point
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    received, closed = b"", False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            received += chunk
-    except ConnectionResetError:
-        closed = True
-    except TimeoutError:
-        pass
-    finally:
-        stop.set()
-        sock.close()
-        writer.join(timeout=5)
-    return received, closed
-
-
 def delivered(target: Target, endpoint: str) -> list[str]:
     sqs = client(endpoint, "sqs")
     messages = sqs.receive_message(QueueUrl=target.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
@@ -139,10 +84,6 @@ def delivered(target: Target, endpoint: str) -> list[str]:
     for message in messages.get("Messages", []):
         sqs.delete_message(QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"])
     return found
-
-
-def status_of(response: bytes) -> int | None:
-    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else None
 
 
 def assert_refused(response: bytes, closed: bool, status: int, target: Target, endpoint: str) -> None:

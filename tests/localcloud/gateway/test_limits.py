@@ -19,6 +19,7 @@ import time
 from urllib.parse import urlparse
 
 from ..conftest import ACCOUNT_A, REGION
+from .wire import exchange
 
 MIB = 1024 * 1024
 
@@ -28,25 +29,9 @@ def signed(service: str) -> str:
            "Signature=0"
 
 
-def send_head_only(localcloud, head: bytes, timeout: float = 30) -> tuple[bytes, bool]:
+def send_head_only(localcloud, head: bytes) -> tuple[bytes, bool]:
     """Send a request's head (no body) and read until the server answers and closes."""
-    sock = socket.create_connection(("127.0.0.1", urlparse(localcloud.endpoint).port), timeout=timeout)
-    received, closed = b"", False
-    try:
-        sock.sendall(head)
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            received += chunk
-    except ConnectionResetError:
-        closed = True
-    except TimeoutError:
-        pass
-    finally:
-        sock.close()
-    return received, closed
+    return exchange(urlparse(localcloud.endpoint).port, [head])
 
 
 def head(method: str, path: str, headers: dict) -> bytes:
