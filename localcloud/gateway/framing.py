@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import time
+from functools import lru_cache
 
 import h11
 
@@ -52,6 +53,7 @@ _REQUEST_LINE_PREFIX = re.compile(
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
 
+@lru_cache(maxsize=1)
 def read_timeout_s() -> float:
     return float(os.environ.get("LOCALCLOUD_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_S))
 
