@@ -21,6 +21,8 @@ def _registry() -> list[Extension]:
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.sqs import fifo_order, receipt_handles
+    from localcloud.services.sqs import validation as sqs_validation
     from localcloud.services.states import bounded_history, express_start
 
     return [
@@ -31,6 +33,9 @@ def _registry() -> list[Extension]:
         log_targets.EXTENSION,
         express_start.EXTENSION,
         apigatewayv2.EXTENSION,
+        receipt_handles.EXTENSION,
+        fifo_order.EXTENSION,
+        sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
     ]
