@@ -19,7 +19,7 @@ def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
-    from localcloud.services.events import cross_account, log_targets
+    from localcloud.services.events import api_shapes, cross_account, log_targets, put_events
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.sqs import fifo_order, receipt_handles
     from localcloud.services.sqs import validation as sqs_validation
@@ -30,6 +30,8 @@ def _registry() -> list[Extension]:
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
+        put_events.EXTENSION,
+        api_shapes.EXTENSION,
         log_targets.EXTENSION,
         express_start.EXTENSION,
         apigatewayv2.EXTENSION,
