@@ -11,7 +11,7 @@ import json
 import sys
 
 from ops.environment import NotDeployed, client, config, output
-from ops.transactions import PIPELINE_STACK, api_url, domain_events, post, recorded, sha256_hex
+from ops.transactions import PIPELINE_STACK, api_url, domain_events, post, recorded, sha256_hex, workflow_runs
 
 DEFAULT_BODY = '{"amount": 42.5, "currency": "EUR", "customer": {"name": "Ada Lovelace", "email": "ada@example.com"}}'
 
@@ -56,10 +56,12 @@ def trace(body: str, timeout: float) -> bool:
     t.hop(3, "Pipe -> bus", archived_after > archived_before,
           f"event on {output(PIPELINE_STACK, 'TransactionBusName')}, archive {archive}: "
           f"{archived_before} -> {archived_after} events")
-    executions = client("stepfunctions", payments.account, payments.region).list_executions(
-        stateMachineArn=output(PIPELINE_STACK, "StateMachineArn"), maxResults=5).get("executions", [])
-    latest = executions[0]["status"] if executions else "none listed"
-    t.hop(4, "Step Functions", bool(lines), f"EXPRESS workflow ran (latest execution: {latest})")
+    runs = workflow_runs(body_sha256, accepted.sent_at_ms, timeout if lines else 1)
+    ended = runs[0][1] if runs else {}
+    t.hop(4, "Step Functions", ended.get("type") == "ExecutionSucceeded",
+          f"EXPRESS execution {ended.get('execution_arn', '').rsplit(':', 2)[-2] if ended else '(none logged)'}: "
+          f"{ended.get('type', 'no ExecutionSucceeded')} in {output(PIPELINE_STACK, 'WorkflowLogGroupName')}",
+          runs[0][0] if runs else None)
     if not lines:
         t.hop(5, "Lambda log line", False, f"no 'transaction recorded' line within {timeout:.0f} s")
         return False

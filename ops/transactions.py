@@ -198,6 +198,23 @@ def domain_events(stack: str, group_output: str, account: str, region: str, body
                                              filter_pattern=f'"{body_sha256}"')), timeout)
 
 
+def workflow_runs(body_sha256: str, since_ms: int, timeout: float = 20.0) -> list[tuple[int, dict]]:
+    """The workflow's end for ``body_sha256``: its ExecutionSucceeded/ExecutionFailed log
+    records (Step Functions' execution history in the workflow's log group, level ALL with
+    execution data). EXPRESS executions are neither listed nor described by the Step
+    Functions API; their log group is the record."""
+    app = payments()
+    group = output(PIPELINE_STACK, "WorkflowLogGroupName")
+
+    def ended_with(record: dict) -> bool:
+        details = record.get("details") or {}
+        return record.get("type") in ("ExecutionSucceeded", "ExecutionFailed") and \
+            body_sha256 in str(details.get("output", ""))
+
+    return wait_for(lambda: list(log_records(group, app.account, app.region, since_ms, ended_with,
+                                             filter_pattern=f'"{body_sha256}"')), timeout)
+
+
 def dead_letters(queue_output: str, wait_seconds: int = 1) -> list[dict]:
     app = payments()
     sqs = client("sqs", app.account, app.region)

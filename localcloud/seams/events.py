@@ -199,6 +199,13 @@ def probe_compact_target_payloads() -> bool:
     return rendered == '{"v": {"a":1,"b":[1,2]}}'
 
 
+def probe_names_executions_after_events() -> bool:
+    """Source level: does ministack name an execution a rule starts (it passes no name in 1.5.33)?"""
+    import inspect
+
+    return '"name"' in inspect.getsource(module()._dispatch_to_stepfunctions)
+
+
 def probe_log_group_targets() -> bool:
     """True when a rule whose target is a log group writes the event to it."""
     from ministack.services import cloudwatch_logs

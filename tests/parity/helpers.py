@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 from tests.localcloud.conftest import ACCOUNT_A, REGION, drain, queue_arn
 
@@ -12,7 +13,7 @@ from tests.localcloud.conftest import ACCOUNT_A, REGION, drain, queue_arn
 def role(aws, unique, service: str, statements: list[dict], account: str = ACCOUNT_A) -> str:
     """A role ``service`` (e.g. "events.amazonaws.com") may assume, allowed exactly ``statements``."""
     iam = aws("iam", account)
-    name = unique(service.split(".")[0])[:64]
+    name = f"{unique(service.split('.')[0])}-{uuid.uuid4().hex[:6]}"
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],

@@ -495,6 +495,10 @@ def test_outputs_name_the_resources_the_integration_tests_use(t):
     assert outputs["TransactionBusArn"]["Value"] == get_att(bus_id)
     assert outputs["ArchiveName"]["Value"] == ref(archive_id)
     assert render(outputs["ApiEndpoint"]["Value"]).startswith("https://${Ref:%s}.execute-api.us-east-1." % api_id)
+    # the workflow's execution history: EXPRESS executions are recorded nowhere else
+    workflow_logs = props(the_state_machine(t)[1])["LoggingConfiguration"]["Destinations"][0]
+    assert outputs["WorkflowLogGroupName"]["Value"] == ref(
+        workflow_logs["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0])
 
 
 # --------------------------------------------------------------------------- across every stack
