@@ -56,12 +56,11 @@ def trace(body: str, timeout: float) -> bool:
     t.hop(3, "Pipe -> bus", archived_after > archived_before,
           f"event on {output(PIPELINE_STACK, 'TransactionBusName')}, archive {archive}: "
           f"{archived_before} -> {archived_after} events")
-    runs = workflow_runs(body_sha256, accepted.sent_at_ms, timeout if lines else 1)
+    runs = workflow_runs(accepted.message_id, accepted.sent_at_ms, timeout if lines else 1)
     ended = runs[0][1] if runs else {}
-    t.hop(4, "Step Functions", ended.get("type") == "ExecutionSucceeded",
-          f"EXPRESS execution {ended.get('execution_arn', '').rsplit(':', 2)[-2] if ended else '(none logged)'}: "
-          f"{ended.get('type', 'no ExecutionSucceeded')} in {output(PIPELINE_STACK, 'WorkflowLogGroupName')}",
-          runs[0][0] if runs else None)
+    t.hop(4, "Step Functions", bool(runs),
+          f"EXPRESS execution {ended['execution_arn'].rsplit(':', 2)[-2]} succeeded" if runs else
+          f"no ExecutionSucceeded for message {accepted.message_id}", runs[0][0] if runs else None)
     if not lines:
         t.hop(5, "Lambda log line", False, f"no 'transaction recorded' line within {timeout:.0f} s")
         return False

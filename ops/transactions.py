@@ -198,21 +198,21 @@ def domain_events(stack: str, group_output: str, account: str, region: str, body
                                              filter_pattern=f'"{body_sha256}"')), timeout)
 
 
-def workflow_runs(body_sha256: str, since_ms: int, timeout: float = 20.0) -> list[tuple[int, dict]]:
-    """The workflow's end for ``body_sha256``: its ExecutionSucceeded/ExecutionFailed log
-    records (Step Functions' execution history in the workflow's log group, level ALL with
-    execution data). EXPRESS executions are neither listed nor described by the Step
-    Functions API; their log group is the record."""
+def workflow_runs(message_id: str, since_ms: int, timeout: float = 20.0) -> list[tuple[int, dict]]:
+    """The workflow's successful end for the SQS message ``message_id``: its ExecutionSucceeded
+    log record (Step Functions' execution history in the workflow's log group, level ALL with
+    execution data; the output is the event, whose record names the message). EXPRESS
+    executions are neither listed nor described by the Step Functions API; their log group is
+    the record."""
     app = payments()
     group = output(PIPELINE_STACK, "WorkflowLogGroupName")
 
-    def ended_with(record: dict) -> bool:
-        details = record.get("details") or {}
-        return record.get("type") in ("ExecutionSucceeded", "ExecutionFailed") and \
-            body_sha256 in str(details.get("output", ""))
+    def succeeded_for(record: dict) -> bool:
+        return record.get("type") == "ExecutionSucceeded" and \
+            f'"messageId":"{message_id}"' in str((record.get("details") or {}).get("output", ""))
 
-    return wait_for(lambda: list(log_records(group, app.account, app.region, since_ms, ended_with,
-                                             filter_pattern=f'"{body_sha256}"')), timeout)
+    return wait_for(lambda: list(log_records(group, app.account, app.region, since_ms, succeeded_for,
+                                             filter_pattern=f'"{message_id}"')), timeout)
 
 
 def dead_letters(queue_output: str, wait_seconds: int = 1) -> list[dict]:

@@ -9,8 +9,8 @@ What ministack 1.5.33 does differently, and AWS's behaviour:
 * EventBridge starts the execution as the target's role (``states:StartExecution`` on
   the state machine; localcloud.auth decides);
 * a start the target refuses (input over 256 KiB, no such state machine, no permission)
-  is not retried and goes to the target's dead-letter queue, the event as the message
-  body with RULE_ARN, TARGET_ARN, ERROR_CODE and ERROR_MESSAGE attributes
+  is not retried and goes to the target's dead-letter queue, the event (what the target
+  would have received) as the message body with RULE_ARN, TARGET_ARN, ERROR_CODE and ERROR_MESSAGE attributes
   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html: "for errors
   that result from missing permissions to a target, or if a target resource that no longer
   exists, no retry attempts will happen ... EventBridge sends these events directly to the
@@ -20,7 +20,6 @@ What ministack 1.5.33 does differently, and AWS's behaviour:
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 
 from localcloud import auth, seams
@@ -35,7 +34,7 @@ def execution_name(event_id: str) -> str:
     return f"{event_id}_{seams.new_id()}"
 
 
-def _dead_letter(target: dict, rule: dict, event: dict, code: str, message: str) -> None:
+def _dead_letter(target: dict, rule: dict, event: dict, payload: str, code: str, message: str) -> None:
     queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
     if not queue_arn:
         logger.warning("rule %s: state machine %s did not start (%s: %s); no dead-letter queue, event %s dropped",
@@ -51,8 +50,7 @@ def _dead_letter(target: dict, rule: dict, event: dict, code: str, message: str)
             return
         try:
             seams.sqs.action("SendMessage")({
-                "QueueUrl": url, "MessageBody": json.dumps(seams.events.delivered_event(event), separators=(",", ":"),
-                                                           ensure_ascii=False),
+                "QueueUrl": url, "MessageBody": payload,
                 "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
             }, url)
         except seams.sqs.error_type() as error:
@@ -70,11 +68,11 @@ def start(arn: str, payload: str) -> None:
         try:
             auth.require(role, "states:StartExecution", arn, **{"aws:SourceArn": rule.get("Arn", "")})
         except auth.AccessDenied as denied:
-            _dead_letter(target, rule, event, denied.code, denied.message)
+            _dead_letter(target, rule, event, payload, denied.code, denied.message)
             return
     status, body = seams.states.start_execution(request)
     if status >= 400:
-        _dead_letter(target, rule, event, body.get("__type", "ValidationException"), body.get("message", ""))
+        _dead_letter(target, rule, event, payload, body.get("__type", "ValidationException"), body.get("message", ""))
 
 
 def _wrap_invoke_target(original):
