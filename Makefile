@@ -56,8 +56,8 @@ replay: $(VENV)/.installed ## replay archived transactions (FROM=/TO= ISO times,
 logs: $(VENV)/.installed ## tail the workflow Lambda's log (Ctrl-C to stop)
 	@$(PY) -m ops.logs
 
-test: install ## unit, local-cloud and integration tests (brings the local cloud up and deploys if needed)
-	$(PY) -m pytest tests/unit tests/localcloud tests/integration
+test: install ## unit, local-cloud, parity and integration tests (brings the local cloud up and deploys if needed)
+	$(PY) -m pytest tests/unit tests/localcloud tests/parity tests/integration
 
 test-unit: install ## unit tests only (no local cloud)
 	$(PY) -m pytest tests/unit

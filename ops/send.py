@@ -59,7 +59,7 @@ def trace(body: str, timeout: float) -> bool:
     runs = workflow_runs(accepted.message_id, accepted.sent_at_ms, timeout if lines else 1)
     ended = runs[0][1] if runs else {}
     t.hop(4, "Step Functions", bool(runs),
-          f"EXPRESS execution {ended['execution_arn'].rsplit(':', 2)[-2]} succeeded" if runs else
+          f"EXPRESS execution {ended['execution_arn'].rsplit(':', 2)[-2][:13]}…  succeeded" if runs else
           f"no ExecutionSucceeded for message {accepted.message_id}", runs[0][0] if runs else None)
     if not lines:
         t.hop(5, "Lambda log line", False, f"no 'transaction recorded' line within {timeout:.0f} s")
