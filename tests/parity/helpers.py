@@ -4,7 +4,6 @@ actions, queues whose policy lets one rule send to them, and reading what arrive
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from tests.localcloud.conftest import ACCOUNT_A, REGION, drain, queue_arn
@@ -50,12 +49,3 @@ def bodies(aws, url: str, expected: int, account: str = ACCOUNT_A, region: str =
 
 def nothing_arrives(aws, url: str, account: str = ACCOUNT_A, region: str = REGION, quiet: float = 1.0) -> bool:
     return drain(aws("sqs", account, region), url, expected=None, timeout=quiet, quiet=quiet) == []
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    result = predicate()
-    while not result and time.monotonic() < deadline:
-        time.sleep(interval)
-        result = predicate()
-    return result

@@ -12,6 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 
+def fifo_queue(aws, unique, label: str, **attributes) -> str:
+    return aws("sqs").create_queue(QueueName=unique(label) + ".fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true", **attributes})["QueueUrl"]
+
+
 def error_of(call, **kwargs) -> dict:
     with pytest.raises(ClientError) as raised:
         call(**kwargs)
@@ -80,8 +85,7 @@ def test_changing_the_visibility_of_a_deleted_message_is_an_invalid_parameter(aw
 def test_a_fifo_queue_refuses_an_expired_receipt_handle(aws, unique):
     # LS: test_fifo_delete_after_visibility_timeout (snapshot delete_after_timeout_fifo)
     sqs = aws("sqs")
-    url = sqs.create_queue(QueueName=unique("fifo-expired") + ".fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "1"})["QueueUrl"]
+    url = fifo_queue(aws, unique, "fifo-expired", VisibilityTimeout="1")
     sqs.send_message(QueueUrl=url, MessageBody="foobar", MessageGroupId="1")
     handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
     time.sleep(1.2)
@@ -94,8 +98,7 @@ def test_a_fifo_queue_refuses_an_expired_receipt_handle(aws, unique):
 def test_a_fifo_receive_returns_a_message_group_together_in_order(aws, unique):
     # LS: test_fifo_receive_message_group_id_ordering
     sqs = aws("sqs")
-    url = sqs.create_queue(QueueName=unique("fifo-order") + ".fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    url = fifo_queue(aws, unique, "fifo-order")
     for body, group in (("g1-m1", "group-1"), ("g2-m1", "group-2"), ("g1-m2", "group-1"), ("g1-m3", "group-1")):
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
@@ -105,8 +108,7 @@ def test_a_fifo_receive_returns_a_message_group_together_in_order(aws, unique):
 def test_a_message_group_with_a_message_in_flight_stays_closed(aws, unique):
     # LS: test_fifo_receive_message_visibility_timeout_shared_in_group
     sqs = aws("sqs")
-    url = sqs.create_queue(QueueName=unique("fifo-closed") + ".fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    url = fifo_queue(aws, unique, "fifo-closed")
     for body, group in (("g1-m1", "1"), ("g1-m2", "1"), ("g1-m3", "1"), ("g2-m1", "2")):
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]] == [

@@ -16,9 +16,9 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.localcloud.conftest import ACCOUNT_A, REGION
+from tests.localcloud.conftest import ACCOUNT_A, REGION, wait_for
 
-from .helpers import role, wait_until
+from .helpers import role
 
 EXPRESS_ARN = re.compile(rf"^arn:aws:states:{REGION}:{ACCOUNT_A}:express:(?P<machine>[^:]+):(?P<name>[^:]+):"
                          r"[0-9a-f-]{36}$")
@@ -85,7 +85,7 @@ def logged(aws, group: str, until: str = "Execution", timeout: float = 10.0) -> 
         records = [json.loads(e["message"]) for e in aws("logs").filter_log_events(logGroupName=group)["events"]]
         return records if any(r["type"].startswith(until) and r["id"] != "1" for r in records) else []
 
-    return sorted(wait_until(read, timeout) or [], key=lambda r: int(r["id"]))
+    return sorted(wait_for(read, timeout) or [], key=lambda r: int(r["id"]))
 
 
 # --------------------------------------------------------------------------- executions and their ARNs
@@ -361,7 +361,7 @@ def test_a_start_the_state_machine_refuses_goes_to_the_rules_dead_letter_queue(a
     detail = json.dumps({"body": "b" * 262_144})
     assert events.put_events(Entries=[{"EventBusName": bus, "Source": "parity.states", "DetailType": "t",
                                        "Detail": detail}])["FailedEntryCount"] == 0
-    dead = wait_until(lambda: sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages"))
+    dead = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages"))
     assert dead, "the refused start was not dead-lettered"
     attributes = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
     assert (attributes["RULE_ARN"], attributes["TARGET_ARN"], attributes["ERROR_CODE"]) == (
