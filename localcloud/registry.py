@@ -21,7 +21,7 @@ def _registry() -> list[Extension]:
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import api_shapes, cross_account, log_targets, put_events, state_machine_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
-    from localcloud.services.sqs import fifo_order, receipt_handles
+    from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
     from localcloud.services.sqs import validation as sqs_validation
     from localcloud.services.states import (
         bounded_history,
@@ -54,6 +54,7 @@ def _registry() -> list[Extension]:
         sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        message_move_tasks.EXTENSION,
     ]
 
 

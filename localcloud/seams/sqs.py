@@ -184,3 +184,9 @@ def probe_queue(name: str, attributes: dict | None = None):
 def probe_receive(queue_url: str, max_messages: int = 10) -> list[dict]:
     """A receive in the probe scope (ministack's own collection, visibility 30 s)."""
     return module()._collect_msgs(queue_for_url(queue_url), max_messages, 30)
+
+def has_action(action: str) -> bool:
+    """Whether ministack's SQS answers ``action`` (its action table), for an extension's probe."""
+    from ministack.services import sqs
+
+    return action in sqs._HANDLERS
