@@ -113,7 +113,7 @@ def _rule_dead_letter(aws, payments, outputs, body: bytes, timeout: float = RECO
     return None
 
 
-def test_the_largest_body_recorded_end_to_end_is_256_kib_less_the_event_around_it(tx, aws, payments, outputs):
+def test_the_largest_body_recorded_end_to_end_is_256_kib_less_the_event_around_it(tx, aws, payments, outputs, say):
     """The binding limit is Step Functions': an execution's input, the whole event (envelope,
     the pipe's SQS record, the body as a JSON string), may hold 262,144 bytes
     (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). SQS (256 KiB,
@@ -137,6 +137,7 @@ def test_the_largest_body_recorded_end_to_end_is_256_kib_less_the_event_around_i
     around = len(dead["Body"].encode()) - len(biggest)  # the event besides the body (its quotes escaped)
 
     largest = ascii_body(STATES_MAX_INPUT_BYTES - around)
+    say(f"largest body recorded end to end: {len(largest)} bytes ({around} bytes of event around it)")
     since = now_ms()
     status, _, raw = _post(outputs, largest)
     _assert_delivered_intact(tx, largest, status, raw, since)
