@@ -20,7 +20,8 @@ Sources: https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html (leve
 248 KiB truncation); LocalStack snapshots recorded on AWS: v2/logs/test_logs.snapshot.json
 (test_base, test_partial_log_levels), express/test_express_async.snapshot.json,
 error_handling/test_task_lambda.snapshot.json, test_task_service_lambda.snapshot.json.
-The log stream's name is ours (one stream per execution); AWS's is not pinned here.
+The log stream's name is ours (one stream per state machine and minute); AWS's is not
+pinned here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import uuid
 from datetime import datetime
 
 from localcloud import seams
@@ -153,10 +156,32 @@ def _log_group(configuration: dict) -> tuple[str, str, str] | None:
     return None
 
 
+# One stream per state machine and minute (per process): a stream per execution would leave a
+# busy log group with tens of thousands of streams, which every reader then scans.
+_PROCESS_TOKEN = uuid.uuid4().hex[:8]
+_streams_made: set[tuple[str, str, str, str]] = set()
+_streams_lock = threading.Lock()
+
+
 def stream_name(machine: dict, record: dict) -> str:
     started = seams.states.execution_summary(record)["startDate"] or ""
     minute = started[:16].replace("T", "-").replace(":", "-")
-    return f"states/{seams.states.machine_name(machine)}/{minute}/{seams.new_id().split('-')[0]}"
+    return f"states/{seams.states.machine_name(machine)}/{minute}/{_PROCESS_TOKEN}"
+
+
+def _ensure_stream(account: str, region: str, group: str, stream: str) -> bool:
+    key = (account, region, group, stream)
+    with _streams_lock:
+        if key in _streams_made:
+            return True
+    status, body = seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
+    if status >= 400 and body.get("__type") != "ResourceAlreadyExistsException":
+        return False
+    with _streams_lock:
+        if len(_streams_made) > 10_000:
+            _streams_made.clear()
+        _streams_made.add(key)
+    return True
 
 
 def write(record: dict) -> None:
@@ -172,13 +197,17 @@ def write(record: dict) -> None:
     account, region, group = where
     stream = stream_name(machine, record)
     with seams.request_scope(account, region):
-        status, body = seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
-        if status >= 400:
-            logger.warning("execution log for %s not written: %s", record.get("executionArn"), body)
+        if not _ensure_stream(account, region, group, stream):
+            logger.warning("execution log for %s not written: log group %s", record.get("executionArn"), group)
             return
-        seams.logs.action("PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": [
-            {"timestamp": int(r["event_timestamp"]), "message": json.dumps(r, separators=(",", ":"))}
-            for r in records]})
+        status, body = seams.logs.action("PutLogEvents", {
+            "logGroupName": group, "logStreamName": stream, "logEvents": [
+                {"timestamp": int(r["event_timestamp"]), "message": json.dumps(r, separators=(",", ":"))}
+                for r in records]})
+        if status >= 400 and body.get("__type") == "ResourceNotFoundException":
+            with _streams_lock:  # the group or stream was deleted since: make it again next time
+                _streams_made.discard((account, region, group, stream))
+            logger.warning("execution log for %s not written: %s", record.get("executionArn"), body)
 
 
 def _wrap_note_parameters(original):
