@@ -1,6 +1,6 @@
 """The one port: health, then every request's body read whole (within its limit), then
-the data planes our extensions serve (an HTTP API's routes), then ministack's ASGI app
-for the AWS APIs.
+the console, the data planes our extensions serve (an HTTP API's routes), then
+ministack's ASGI app for the AWS APIs.
 
 Nothing past the door sees a request before its body is complete: a refused or
 abandoned request delivers nothing (framing.py guards the bytes on the wire).
@@ -37,10 +37,11 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import registry, seams
+    from localcloud import console, registry, seams
 
     installed = registry.install_all()
     shapes.install()  # outermost around every service handler, the extensions' wrappers included
+    console_app = console.start(settings)
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
@@ -101,6 +102,8 @@ def build_app(settings: Settings):
                 return
             receive = await whole_body(scope, receive, send)
             if receive is None:
+                return
+            if await console_app(scope, receive, send):
                 return
             for handler in data_plane:
                 if await handler(scope, receive, send):
