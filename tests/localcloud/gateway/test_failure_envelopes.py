@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,7 +22,9 @@ async def failing_handler(method, path, headers, body, query_params):
 
 def answer(service: str, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
     handler = shapes.shaped_handler(service)(failing_handler)
-    return asyncio.run(handler(method, path, headers, body, {}))
+    # A loop of its own, on a thread of its own (another test's browser may hold this thread's).
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, handler(method, path, headers, body, {})).result(timeout=60)
 
 
 @pytest.mark.parametrize("service,method,path,headers,body,envelope", [
