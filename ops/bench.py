@@ -427,6 +427,7 @@ def run_phase(results: dict, name: str, phase) -> bool:
 
 
 def report(results: dict) -> None:
+    results["machine"]["load_average_at_end"] = os.getloadavg()  # other work on the machine skews the figures
     BENCH_DIR.mkdir(exist_ok=True)
     (BENCH_DIR / "latest.json").write_text(json.dumps(results, indent=2))
     print()
