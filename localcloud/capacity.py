@@ -24,11 +24,16 @@ Nothing here ever waits on the server's event loop (a blocked loop could not ser
 calls a busy handler makes), and two measures keep work off it (profiled with py-spy
 while a backlog drained, the loop was what made health and API calls wait):
 
-* a rule's delivery to a Lambda function or a state machine, made while a PutEvents is
-  served, started a thread on the loop, and ``Thread.start`` waits until the new thread
-  runs: under load that held the loop for milliseconds per event. Such deliveries go to
-  a few dispatcher threads instead; until they start, pollers count them as demand, so
-  the backlog stays in the queue;
+* a rule's delivery to a state machine, made while a PutEvents is served, started a
+  thread on the loop, and ``Thread.start`` waits until the new thread runs: under load
+  that held the loop for milliseconds per event. Such deliveries go to a few dispatcher
+  threads instead; until they start, pollers count them as demand, so the backlog stays
+  in the queue;
+* a rule's (asynchronous) delivery to a Lambda function started a thread per event that
+  then waited for one of the function's workers: 10,000 events ahead of a slower
+  consumer were 4,000 threads and a load average of 600 on a 2-core machine. Deliveries
+  run on a pool per function, as many threads as it has workers; the rest wait in its
+  queue (demand to pollers; a replay waits while one function has a long queue);
 * reads that scan a whole log group (FilterLogEvents, GetLogEvents, DescribeLogStreams,
   Logs Insights) run on a bounded pool of reader threads (the loop awaits them): one
   such call over tens of thousands of events held the loop for seconds.
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import os
 import threading
@@ -72,7 +78,7 @@ _slots = threading.Condition()  # an execution slot's release wakes one waiter
 _executions = threading.Condition()
 _running = 0  # execution threads running
 _starting = 0  # paced starts whose thread has not begun yet
-_queued: deque = deque()  # one token per delivery handed to the dispatcher threads, not yet done (no lock on the loop)
+_queued: deque = deque()  # one token per rule delivery handed to our threads, not yet done (no lock on the loop)
 DISPATCH_THREADS = 4
 READ_THREADS = 2
 _HEAVY_READS = {"logs": frozenset({"FilterLogEvents", "GetLogEvents", "DescribeLogStreams", "StartQuery",
@@ -220,6 +226,9 @@ def _wrap_dispatch_to_state_machine(original):
 
 # --- keeping the event loop free -----------------------------------------------------------
 
+_delivered = threading.Condition()  # a Lambda delivery finished
+_lambda_pending: dict[str, deque] = {}  # per function ARN: deliveries queued or running
+
 _pools: dict[str, ThreadPoolExecutor] = {}
 
 
@@ -254,6 +263,52 @@ def _wrap_off_the_loop(original):
     return deliver
 
 
+def _deliver_to_function(arn: str, payload: str) -> None:
+    """EventBridge's asynchronous invocation, as ministack makes it (the payload as the
+    event, or {"body": payload} when it is not JSON), on the calling thread."""
+    try:
+        event = json.loads(payload)
+    except (TypeError, ValueError):
+        event = {"body": payload}
+    function, config, name = seams.awslambda.find_function(arn)
+    if function is None or config is None:
+        logger.warning("EventBridge -> Lambda: function %s not found", name)
+        return
+    seams.awslambda.run_function(function, config, event)
+
+
+def _bounded_lambda_delivery(_original):
+    """Replaces ministack's thread per delivery with a bounded pool per function."""
+
+    def deliver(arn, payload):
+        pending = _lambda_pending.setdefault(arn, deque())
+        if not _on_event_loop():  # a replay or a forwarding thread: wait while this function's queue is long
+            deadline = time.monotonic() + queue_seconds()
+            with _delivered:
+                while len(pending) >= 2 * pool_size() and time.monotonic() < deadline:
+                    _wait(_delivered, deadline)
+        pending.append(None)
+        _queued.append(None)
+        context = contextvars.copy_context()  # the request's account and region
+
+        def run() -> None:
+            try:
+                context.run(_deliver_to_function, arn, payload)
+            except Exception:
+                logger.exception("EventBridge -> Lambda %s: delivery failed", arn)
+            finally:
+                pending.pop()
+                _queued.pop()
+                with _delivered:
+                    _delivered.notify_all()
+                with _executions:
+                    _executions.notify_all()
+
+        _pool(f"deliver-{arn}", pool_size()).submit(run)
+
+    return deliver
+
+
 def _heavy_reads_off_the_loop(service: str, actions: frozenset):
     def wrap(handler):
         async def handle(method, path, headers, body, query_params):
@@ -283,8 +338,8 @@ def install() -> None:
     })
     seams.states.wrap_function("_run_execution", _wrap_run_execution)
     seams.events.wrap_function("_dispatch_to_stepfunctions", _wrap_dispatch_to_state_machine)
-    for delivery in ("_dispatch_to_stepfunctions", "_dispatch_to_lambda"):
-        seams.events.wrap_function(delivery, _wrap_off_the_loop)
+    seams.events.wrap_function("_dispatch_to_stepfunctions", _wrap_off_the_loop)
+    seams.events.wrap_function("_dispatch_to_lambda", _bounded_lambda_delivery)
     for service, actions in _HEAVY_READS.items():
         seams.wrap_service_handler(service, _heavy_reads_off_the_loop(service, actions))
     on_capacity_wait(wait_below_max_executions)
