@@ -38,6 +38,7 @@ def build_app(settings: Settings):
             "extensions": installed,
             "persistence": settings.persist,
             "uptime_s": round(time.monotonic() - started, 3),
+            **registry.health_sections(),
         }).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
