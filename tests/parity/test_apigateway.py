@@ -1,0 +1,142 @@
+"""API Gateway as AWS serves it: an API answers at its URL whoever calls, in the URL forms
+LocalStack users know; HTTP API CORS preflights come from the API's CORS configuration.
+
+* Invoking a REST API: https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-call-api.html
+  (``https://{restapi_id}.execute-api.{region}.amazonaws.com/{stage_name}/``: the URL names
+  the API, not the caller's account).
+* HTTP API CORS: https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
+  ("API Gateway automatically sends a response to preflight OPTIONS requests, even if
+  there isn't an OPTIONS route configured").
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import pytest
+
+OWNER = "222222222222"
+OTHER = "333333333333"
+REGION = "eu-west-1"  # not the region an unsigned request defaults to
+
+
+def _call(url: str, method: str = "GET", host: str | None = None, headers: dict | None = None,
+          body: bytes | None = None, sign_as: str | None = None, region: str = "us-east-1"):
+    all_headers = dict(headers or {})
+    if host:
+        all_headers["Host"] = host
+    if sign_as:
+        request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=all_headers)
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(sign_as, "test"), "execute-api",
+                                region).add_auth(request)
+        all_headers = dict(request.headers)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=all_headers),
+                                    timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture(scope="module")
+def mock_rest_api(aws):
+    """A REST API of account 222222222222 in eu-west-1: GET / answers from a MOCK integration."""
+    apigateway = aws("apigateway", OWNER, REGION)
+    api_id = apigateway.create_rest_api(name="parity-rest")["id"]
+    root = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
+    apigateway.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigateway.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK",
+                               requestTemplates={"application/json": '{"statusCode": 200}'})
+    apigateway.put_method_response(restApiId=api_id, resourceId=root, httpMethod="GET", statusCode="200")
+    apigateway.put_integration_response(restApiId=api_id, resourceId=root, httpMethod="GET", statusCode="200",
+                                        responseTemplates={"application/json": '{"answered": "mock"}'})
+    apigateway.create_deployment(restApiId=api_id, stageName="prod")
+    return api_id
+
+
+def _url_forms(localcloud, api_id: str) -> dict[str, tuple[str, str | None]]:
+    return {
+        "host": (f"{localcloud.endpoint}/prod/", localcloud.execute_api_host(api_id)),
+        "_aws path": (localcloud.execute_api_url(api_id, "/prod/"), None),
+        "restapis path": (f"{localcloud.endpoint}/restapis/{api_id}/prod/_user_request_/", None),
+    }
+
+
+@pytest.mark.parametrize("form", ["host", "_aws path", "restapis path"])
+def test_rest_api_answers_unsigned_callers_in_every_url_form(localcloud, mock_rest_api, form):
+    url, host = _url_forms(localcloud, mock_rest_api)[form]
+    status, _headers, body = _call(url, host=host)
+    assert (status, json.loads(body)) == (200, {"answered": "mock"})
+
+
+@pytest.mark.parametrize("signer", [OWNER, OTHER])
+def test_rest_api_answers_callers_signing_with_any_account(localcloud, mock_rest_api, signer):
+    """A NONE-authorized method answers whoever signs (the owner, another account), for
+    whichever region the signature names."""
+    status, _headers, body = _call(localcloud.execute_api_url(mock_rest_api, "/prod/"), sign_as=signer)
+    assert (status, json.loads(body)) == (200, {"answered": "mock"})
+
+
+def test_rest_api_unknown_id_is_not_found(localcloud):
+    status, _headers, _body = _call(localcloud.execute_api_url("0badc0de", "/prod/"))
+    assert status in (403, 404)
+
+
+def _http_api_with_cors(aws, unique) -> str:
+    apigatewayv2 = aws("apigatewayv2", OWNER, REGION)
+    api = apigatewayv2.create_api(Name=unique("cors"), ProtocolType="HTTP", CorsConfiguration={
+        "AllowOrigins": ["https://app.example.com"], "AllowMethods": ["GET", "POST"],
+        "AllowHeaders": ["content-type"], "MaxAge": 300})
+    apigatewayv2.create_stage(ApiId=api["ApiId"], StageName="$default", AutoDeploy=True)
+    return api["ApiId"]
+
+
+PREFLIGHT = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "content-type"}
+
+
+def _assert_preflight_allowed(status: int, headers: dict) -> None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert status == 204, (status, headers)
+    assert lowered["access-control-allow-origin"] == "https://app.example.com"
+    assert set(lowered["access-control-allow-methods"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert lowered["access-control-allow-headers"].lower() == "content-type"
+    assert lowered["access-control-max-age"] == "300"
+
+
+@pytest.mark.parametrize("form", ["host", "_aws path"])
+def test_http_api_cors_preflight_answers_outside_the_default_account(aws, unique, localcloud, form):
+    api_id = _http_api_with_cors(aws, unique)
+    url, host = {"host": (f"{localcloud.endpoint}/", localcloud.execute_api_host(api_id)),
+                 "_aws path": (localcloud.execute_api_url(api_id, "/"), None)}[form]
+    status, headers, _body = _call(url, method="OPTIONS", host=host, headers=PREFLIGHT)
+    _assert_preflight_allowed(status, headers)
+
+
+def test_http_api_cors_configuration_from_cloudformation_answers_preflights(aws, unique, localcloud):
+    """AWS::ApiGatewayV2::Api CorsConfiguration (the CDK's ``cors_preflight``) is the same
+    configuration CreateApi takes: GetApi shows it and preflights are answered from it.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-apigatewayv2-api-cors.html"""
+    cloudformation = aws("cloudformation", OWNER, REGION)
+    name = unique("cfn-cors")
+    template = {"Resources": {
+        "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {
+            "Name": name, "ProtocolType": "HTTP",
+            "CorsConfiguration": {"AllowOrigins": ["https://app.example.com"], "AllowMethods": ["GET", "POST"],
+                                  "AllowHeaders": ["content-type"], "MaxAge": 300}}},
+        "Stage": {"Type": "AWS::ApiGatewayV2::Stage", "Properties": {
+            "ApiId": {"Ref": "Api"}, "StageName": "$default", "AutoDeploy": True}}},
+        "Outputs": {"ApiId": {"Value": {"Ref": "Api"}}}}
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1})
+    api_id = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"][0]["OutputValue"]
+    cors = aws("apigatewayv2", OWNER, REGION).get_api(ApiId=api_id)["CorsConfiguration"]
+    assert cors == {"AllowOrigins": ["https://app.example.com"], "AllowMethods": ["GET", "POST"],
+                    "AllowHeaders": ["content-type"], "MaxAge": 300}
+    status, headers, _body = _call(localcloud.execute_api_url(api_id, "/"), method="OPTIONS", headers=PREFLIGHT)
+    _assert_preflight_allowed(status, headers)
