@@ -18,10 +18,15 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
+    from localcloud.services.apigateway import owner_scope
+    from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
+    from localcloud.services.awslambda import environments, errors, log_capture, node_runtime, offline_names, runtimes
+    from localcloud.services.cloudformation import custom_resources
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.states import bounded_history, express_start
+    from localcloud.services.states import cloudformation as state_machine_cloudformation
 
     return [
         bounded_history.EXTENSION,
@@ -33,6 +38,17 @@ def _registry() -> list[Extension]:
         apigatewayv2.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        custom_resources.CALLBACKS,
+        custom_resources.FAILURES,
+        owner_scope.EXTENSION,
+        http_api_cloudformation.EXTENSION,
+        state_machine_cloudformation.EXTENSION,
+        environments.EXTENSION,
+        node_runtime.EXTENSION,
+        offline_names.EXTENSION,
+        runtimes.EXTENSION,
+        errors.EXTENSION,
+        log_capture.EXTENSION,
     ]
 
 
@@ -73,6 +89,22 @@ def stop_all() -> None:
             extension.stop()
         except Exception:
             logger.exception("stopping extension %s failed", extension.name)
+
+
+def release_all() -> None:
+    for extension in _active():
+        try:
+            extension.release()
+        except Exception:
+            logger.exception("releasing extension %s failed", extension.name)
+
+
+def health_sections() -> dict:
+    sections: dict = {}
+    for extension in _active():
+        if extension.health:
+            sections.update(extension.health())
+    return sections
 
 
 def quiesce(timeout: float) -> bool:
