@@ -25,9 +25,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(VENV)/.installed node_modules/.installed ## create .venv and node_modules (pinned)
+# The AWS SDK for JavaScript v3 the local cloud's Node.js Lambda runtime provides (pinned).
+NODE_SDK := localcloud/services/awslambda/node_sdk
+$(NODE_SDK)/node_modules/.installed: $(NODE_SDK)/package.json $(NODE_SDK)/package-lock.json
+	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
+	@touch $@
 
-up: $(VENV)/.installed ## start the local cloud on 127.0.0.1:4566; returns once healthy
+install: $(VENV)/.installed node_modules/.installed $(NODE_SDK)/node_modules/.installed ## create .venv and node_modules (pinned)
+
+up: $(VENV)/.installed $(NODE_SDK)/node_modules/.installed ## start the local cloud on 127.0.0.1:4566; returns once healthy
 	@if docker info >/dev/null 2>&1; then \
 		echo "Docker engine found: starting the local cloud container (docker compose)"; \
 		docker compose up --detach --wait localcloud; \
@@ -56,8 +62,8 @@ replay: $(VENV)/.installed ## replay archived transactions (FROM=/TO= ISO times,
 logs: $(VENV)/.installed ## tail the workflow Lambda's log (Ctrl-C to stop)
 	@$(PY) -m ops.logs
 
-test: install ## unit, local-cloud and integration tests (brings the local cloud up and deploys if needed)
-	$(PY) -m pytest tests/unit tests/localcloud tests/integration
+test: install ## unit, local-cloud, parity and integration tests (brings the local cloud up and deploys if needed)
+	$(PY) -m pytest tests/unit tests/localcloud tests/parity tests/integration
 
 test-unit: install ## unit tests only (no local cloud)
 	$(PY) -m pytest tests/unit

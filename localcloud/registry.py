@@ -20,7 +20,7 @@ def _registry() -> list[Extension]:
     from localcloud.services import apigatewayv2, pipes
     from localcloud.services.apigateway import owner_scope
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
-    from localcloud.services.awslambda import environments, errors, log_capture, node_runtime, offline_names, runtimes
+    from localcloud.services.awslambda import bootstraps, environments, log_capture, runtimes
     from localcloud.services.cloudformation import custom_resources
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
@@ -44,10 +44,8 @@ def _registry() -> list[Extension]:
         http_api_cloudformation.EXTENSION,
         state_machine_cloudformation.EXTENSION,
         environments.EXTENSION,
-        node_runtime.EXTENSION,
-        offline_names.EXTENSION,
+        bootstraps.EXTENSION,
         runtimes.EXTENSION,
-        errors.EXTENSION,
         log_capture.EXTENSION,
     ]
 

@@ -34,8 +34,11 @@ def worker_ceiling() -> int:
 def wrap_service_functions(wrappers: dict[str, Callable[[Callable], Callable]]) -> None:
     """Wrap functions ministack's Lambda service calls by module-global name:
     ``acquire_worker``/``release_worker`` (warm worker leases, imported from
-    lambda_runtime) and ``_acquire_execution_slot``/``_release_execution_slot``
-    (concurrency accounting)."""
+    lambda_runtime), ``_acquire_execution_slot``/``_release_execution_slot``
+    (concurrency accounting), ``_execute_function_dispatch(func, config, event, request_id,
+    started)`` (one invocation, its logs written), ``_execute_function_warm(func, event,
+    request_id)`` (a warm worker's answer as a result) and ``_emit_lambda_logs(func,
+    request_id, log_text, error, duration_ms, *, log_source)``."""
     from ministack.services import lambda_svc
 
     for name, make_wrapper in wrappers.items():
@@ -104,16 +107,6 @@ def functions() -> list[dict]:
     return [record.get("config") or record for record in lambda_svc._functions.all_values()]
 
 
-def warm_errors_are_generic() -> bool:
-    """Probe (source level): does the warm executor answer every handler error with one
-    generic errorType instead of the exception's own?"""
-    import inspect
-
-    from ministack.services import lambda_svc
-
-    return '"Runtime.HandlerError"' in inspect.getsource(lambda_svc._execute_function_warm)
-
-
 def log_capture_splits_lines() -> bool:
     """Probe (source level): does ministack write a function's output as one log event per
     line, with nothing a runtime could frame a multi-line record with?"""
@@ -137,3 +130,10 @@ def nodejs_sdk_is_stubbed() -> bool:
     """Probe: is the AWS SDK in ministack's Node.js worker script a set of stubs?"""
     _binary, script = _runtime()._detect_runtime_binary("nodejs20.x")
     return "no stub for" in script
+
+
+def python_root_logger_configured() -> bool:
+    """Probe: does ministack's Python worker script give the root logger a handler, as AWS's
+    runtime does (so ``logging.info`` in a function is written)?"""
+    _binary, script = _runtime()._detect_runtime_binary("python3.12")
+    return "addHandler" in script

@@ -17,7 +17,7 @@ import threading
 
 from localcloud import seams
 from localcloud.extension import Extension
-from localcloud.services.awslambda import environments, node_runtime
+from localcloud.services.awslambda import bootstraps, environments
 
 logger = logging.getLogger("localcloud.lambda_runtimes")
 
@@ -29,7 +29,7 @@ def local_version(runtime: str) -> str | None:
     if runtime.startswith("python"):
         return platform.python_version()
     if runtime.startswith("nodejs"):
-        return node_runtime.node_version()
+        return bootstraps.node_version()
     return None
 
 
@@ -83,7 +83,7 @@ def install() -> None:
 def health() -> dict:
     return {"lambda_runtimes": {
         "python": platform.python_version(),
-        **node_runtime.health(),
+        **bootstraps.health(),
         "environments": environments.health(),
         "mismatches": mismatches(),
     }}
