@@ -18,7 +18,7 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
-    from localcloud.services.apigateway import owner_scope
+    from localcloud.services.apigateway import owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
     from localcloud.services.awslambda import bootstraps, environments, log_capture, runtimes
     from localcloud.services.cloudformation import custom_resources
@@ -41,6 +41,7 @@ def _registry() -> list[Extension]:
         custom_resources.CALLBACKS,
         custom_resources.FAILURES,
         owner_scope.EXTENSION,
+        proxy_errors.EXTENSION,
         http_api_cloudformation.EXTENSION,
         state_machine_cloudformation.EXTENSION,
         environments.EXTENSION,

@@ -55,3 +55,18 @@ def http_api_record(api_id: str) -> dict | None:
     from ministack.services import apigateway
 
     return apigateway._apis.get(api_id)
+
+
+def wrap_rest_api_function(name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap a function of ministack's REST API data plane looked up by name:
+    ``_lambda_proxy_response(result) -> (proxy response | None, error message | None)``."""
+    from ministack.services import apigateway_v1
+
+    setattr(apigateway_v1, name, make_wrapper(getattr(apigateway_v1, name)))
+
+
+def rest_proxy_error_message(result: dict) -> str | None:
+    """The error message a REST API's Lambda proxy answers for an invocation ``result``."""
+    from ministack.services import apigateway_v1
+
+    return apigateway_v1._lambda_proxy_response(result)[1]

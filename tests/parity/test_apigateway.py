@@ -140,3 +140,90 @@ def test_http_api_cors_configuration_from_cloudformation_answers_preflights(aws,
                     "AllowHeaders": ["content-type"], "MaxAge": 300}
     status, headers, _body = _call(localcloud.execute_api_url(api_id, "/"), method="OPTIONS", headers=PREFLIGHT)
     _assert_preflight_allowed(status, headers)
+
+
+PROXY_HANDLER = """
+import json
+def handler(event, context):
+    if event["path"] == "/boom":
+        raise RuntimeError("secret detail of the failure")
+    if event["path"] == "/echo":  # answers with what it was sent
+        return json.loads(event["body"])
+    return {"statusCode": 201, "headers": {"x-answered-by": "lambda"},
+            "body": json.dumps({"path": event["path"], "method": event["httpMethod"],
+                                "account": event["requestContext"]["accountId"],
+                                "api": event["requestContext"]["apiId"]})}
+"""
+
+
+@pytest.fixture(scope="module")
+def lambda_rest_api(aws):
+    """A REST API of account 222222222222 whose {proxy+} resource is a Lambda proxy (what the
+    CDK's LambdaRestApi makes); the function has its own execution role and lets API
+    Gateway invoke it (AddPermission), as on AWS."""
+    import io
+    import zipfile
+
+    iam, lambda_ = aws("iam", OWNER, REGION), aws("lambda", OWNER, REGION)
+    role = iam.create_role(RoleName="parity-rest-proxy", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", PROXY_HANDLER)
+    function_arn = lambda_.create_function(FunctionName="parity-rest-proxy", Runtime="python3.12", Role=role,
+                                           Handler="index.handler", Code={"ZipFile": code.getvalue()})["FunctionArn"]
+    apigateway = aws("apigateway", OWNER, REGION)
+    api_id = apigateway.create_rest_api(name="parity-rest-proxy")["id"]
+    root = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
+    proxy = apigateway.create_resource(restApiId=api_id, parentId=root, pathPart="{proxy+}")["id"]
+    apigateway.put_method(restApiId=api_id, resourceId=proxy, httpMethod="ANY", authorizationType="NONE")
+    apigateway.put_integration(
+        restApiId=api_id, resourceId=proxy, httpMethod="ANY", type="AWS_PROXY", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
+    apigateway.create_deployment(restApiId=api_id, stageName="prod")
+    lambda_.add_permission(FunctionName="parity-rest-proxy", StatementId="apigateway", Action="lambda:InvokeFunction",
+                           Principal="apigateway.amazonaws.com",
+                           SourceArn=f"arn:aws:execute-api:{REGION}:{OWNER}:{api_id}/*/*/*")
+    return api_id
+
+
+def test_rest_api_lambda_proxy_answers_with_the_functions_response(localcloud, lambda_rest_api):
+    status, headers, body = _call(localcloud.execute_api_url(lambda_rest_api, "/prod/orders/7"), method="POST",
+                                  body=b"{}", headers={"content-type": "application/json"})
+    assert status == 201
+    assert {k.lower(): v for k, v in headers.items()}["x-answered-by"] == "lambda"
+    assert json.loads(body) == {"path": "/orders/7", "method": "POST", "account": OWNER, "api": lambda_rest_api}
+
+
+def test_rest_api_lambda_proxy_failure_is_a_bare_502(localcloud, lambda_rest_api):
+    """A function that raises: 502 ``{"message": "Internal server error"}``, its error stays
+    in its own log (as for a malformed answer, below)."""
+    status, _headers, body = _call(localcloud.execute_api_url(lambda_rest_api, "/prod/boom"))
+    assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+
+
+# AWS-recorded: LocalStack tests/aws/services/apigateway/test_apigateway_lambda.snapshot.json
+# ::test_aws_proxy_response_payload_format_validation (the function answers with the body it
+# was sent; the status API Gateway gives for each answer).
+PROXY_ANSWERS = [
+    ({"statusCode": 200}, 200),
+    ({"statusCode": 200, "headers": None}, 200),
+    ({"statusCode": 200, "wrongValue": "value"}, 502),
+    ({}, 502),
+    ({"statusCode": 200, "multiValueHeaders": {"test-multi": ["value1", "value2"]}}, 200),
+    ({"statusCode": 200, "multiValueHeaders": {"test-multi-invalid": "value1"}}, 502),
+    ({"statusCode": "test"}, 502),
+    ({"statusCode": "201"}, 201),
+    ("justAString", 502),
+    ({"headers": {"test-header": "value"}}, 200),
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), PROXY_ANSWERS, ids=[json.dumps(a) for a, _ in PROXY_ANSWERS])
+def test_rest_api_lambda_proxy_answer_format(localcloud, lambda_rest_api, answer, expected):
+    status, _headers, body = _call(localcloud.execute_api_url(lambda_rest_api, "/prod/echo"), method="POST",
+                                   body=json.dumps(answer).encode(), headers={"content-type": "application/json"})
+    assert status == expected, body
+    if expected == 502:
+        assert json.loads(body) == {"message": "Internal server error"}
