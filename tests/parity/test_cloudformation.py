@@ -19,11 +19,12 @@ TERMINAL = {"CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_F
 
 # A handler as the CloudFormation docs describe one: PUT the answer to the ResponseURL.
 ANSWERING_HANDLER = """
-import json, urllib.request
+import json, urllib.parse, urllib.request
 def handler(event, context):
     answer = {"Status": "SUCCESS", "PhysicalResourceId": "greeting-1", "StackId": event["StackId"],
               "RequestId": event["RequestId"], "LogicalResourceId": event["LogicalResourceId"],
-              "Data": {"Greeting": "hello " + event["ResourceProperties"]["Name"]}}
+              "Data": {"Greeting": "hello " + event["ResourceProperties"]["Name"],
+                       "AnsweredTo": urllib.parse.urlparse(event["ResponseURL"]).hostname}}
     body = json.dumps(answer).encode()
     request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
                                      headers={"content-type": "", "content-length": str(len(body))})
@@ -48,7 +49,8 @@ def _template(handler_code: str) -> str:
             "Greeting": {"Type": "Custom::Greeting", "Properties": {
                 "ServiceToken": {"Fn::GetAtt": ["Handler", "Arn"]}, "Name": "world"}},
         },
-        "Outputs": {"Greeting": {"Value": {"Fn::GetAtt": ["Greeting", "Greeting"]}}},
+        "Outputs": {"Greeting": {"Value": {"Fn::GetAtt": ["Greeting", "Greeting"]}},
+                    "AnsweredTo": {"Value": {"Fn::GetAtt": ["Greeting", "AnsweredTo"]}}},
     })
 
 
@@ -62,15 +64,17 @@ def _wait_for_stack(cloudformation, name: str, timeout: float) -> dict:
 
 
 def test_custom_resource_handler_answers_its_response_url_offline(aws, unique):
-    """The ResponseURL a handler gets must be reachable without public DNS; its Data becomes
-    the resource's attributes."""
+    """The ResponseURL a handler gets must be reachable without public DNS (any handler: a
+    custom runtime, a container, a raw socket), so it names the local cloud's address; the
+    answer's Data becomes the resource's attributes."""
     cloudformation = aws("cloudformation", ACCOUNT)
     name = unique("cr-answer")
     cloudformation.create_stack(StackName=name, TemplateBody=_template(ANSWERING_HANDLER),
                                 Capabilities=["CAPABILITY_IAM"])
     stack = _wait_for_stack(cloudformation, name, timeout=120)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
-    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {"Greeting": "hello world"}
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {"Greeting": "hello world",
+                                                                          "AnsweredTo": "127.0.0.1"}
     physical = cloudformation.describe_stack_resource(StackName=name, LogicalResourceId="Greeting")
     assert physical["StackResourceDetail"]["PhysicalResourceId"] == "greeting-1"
 
