@@ -64,10 +64,12 @@ def _url_forms(localcloud, api_id: str) -> dict[str, tuple[str, str | None]]:
         "host": (f"{localcloud.endpoint}/prod/", localcloud.execute_api_host(api_id)),
         "_aws path": (localcloud.execute_api_url(api_id, "/prod/"), None),
         "restapis path": (f"{localcloud.endpoint}/restapis/{api_id}/prod/_user_request_/", None),
+        # AWS's own host, which CDK's RestApi.url output names
+        "aws host": (f"{localcloud.endpoint}/prod/", f"{api_id}.execute-api.{REGION}.amazonaws.com"),
     }
 
 
-@pytest.mark.parametrize("form", ["host", "_aws path", "restapis path"])
+@pytest.mark.parametrize("form", ["host", "_aws path", "restapis path", "aws host"])
 def test_rest_api_answers_unsigned_callers_in_every_url_form(localcloud, mock_rest_api, form):
     url, host = _url_forms(localcloud, mock_rest_api)[form]
     status, _headers, body = _call(url, host=host)

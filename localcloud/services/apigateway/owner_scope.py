@@ -14,11 +14,18 @@ form LocalStack users know:
     http://127.0.0.1:4566/_aws/execute-api/<apiId>/<stage>/<path>
     http://127.0.0.1:4566/restapis/<apiId>/<stage>/_user_request_/<path>
 
+and in AWS's own form, the URL CDK's ``RestApi.url`` output names (with the Host header,
+``curl -H "Host: <apiId>.execute-api.us-east-1.amazonaws.com" http://127.0.0.1:4566/prod/``,
+or from a function, whose HTTPS calls to AWS reach the local cloud).
+
 API ids are unique on AWS; should two accounts hold the same id here, the caller's own
 API wins.
 """
 
 from __future__ import annotations
+
+import os
+import re
 
 from localcloud import seams
 from localcloud.extension import Extension
@@ -35,8 +42,20 @@ def owner(api_id: str) -> tuple[str, str] | None:
     return next((scope for scope in scopes if scope[0] == caller[0]), scopes[0])
 
 
+AWS_EXECUTE_API_HOST = re.compile(r"^(?P<api>[a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?(:\d+)?$")
+
+
+def local_host(host: str) -> str:
+    """An execute-api host in AWS's form, as the local cloud names the same API."""
+    match = AWS_EXECUTE_API_HOST.match(host.lower())
+    if not match:
+        return host
+    return f"{match['api']}.execute-api.{os.environ.get('MINISTACK_HOST', 'localhost')}:{os.environ.get('GATEWAY_PORT', '4566')}"
+
+
 def _in_owner_scope(handle_execute_api):
     async def handle(host, path, method, headers, body, query_params, *args, **kwargs):
+        host = local_host(host)
         parsed = seams.apigatewayv2.parse_execute_api_url(host, path)
         found = owner(parsed[0]) if parsed else None
         if found is None:
