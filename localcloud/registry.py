@@ -25,6 +25,7 @@ def _registry() -> list[Extension]:
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.sqs import message_move_tasks
     from localcloud.services.states import bounded_history, express_start
     from localcloud.services.states import cloudformation as state_machine_cloudformation
 
@@ -48,6 +49,7 @@ def _registry() -> list[Extension]:
         bootstraps.EXTENSION,
         runtimes.EXTENSION,
         log_capture.EXTENSION,
+        message_move_tasks.EXTENSION,
     ]
 
 

@@ -18,6 +18,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     organizations,
     persistence,
     pipes,
+    scopes,
     sqs,
     states,
 )
@@ -26,6 +27,7 @@ from localcloud.seams.core import (
     call_handler_sync,
     call_json_api,
     call_json_api_sync,
+    call_query_api_sync,
     current_account,
     current_region,
     decode_json,
@@ -38,8 +40,9 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigateway", "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "sqs",
-    "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
+    "apigateway", "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence",
+    "pipes", "scopes", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync",
+    "call_query_api_sync", "current_account",
     "current_region", "decode_json", "ministack_app", "ministack_version", "new_id", "request_scope",
     "service_handler", "wrap_service_handler",
 ]
