@@ -84,20 +84,21 @@ def start_all() -> None:
         extension.start()
 
 
-def stop_all() -> None:
+def _each_active(hook: str) -> None:
+    """Call ``hook`` of every active extension; one that fails does not stop the others."""
     for extension in _active():
         try:
-            extension.stop()
+            getattr(extension, hook)()
         except Exception:
-            logger.exception("stopping extension %s failed", extension.name)
+            logger.exception("%s of extension %s failed", hook, extension.name)
+
+
+def stop_all() -> None:
+    _each_active("stop")
 
 
 def release_all() -> None:
-    for extension in _active():
-        try:
-            extension.release()
-        except Exception:
-            logger.exception("releasing extension %s failed", extension.name)
+    _each_active("release")
 
 
 def health_sections() -> dict:

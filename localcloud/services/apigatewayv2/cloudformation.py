@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from localcloud import seams
 from localcloud.extension import Extension
-from localcloud.services.cloudformation.properties import api_casing, boolean
+from localcloud.services.cloudformation.properties import with_api_casing
 
 HTTP_API = "AWS::ApiGatewayV2::Api"
 
 
 def cors_configuration(props: dict) -> dict:
     """``props`` with its CorsConfiguration in the casing ministack's HTTP API reads."""
-    cors = props.get("CorsConfiguration")
-    if not isinstance(cors, dict):
-        return props
-    converted = api_casing(cors)
-    if "allowCredentials" in converted:
-        converted["allowCredentials"] = boolean(converted["allowCredentials"])
-    if "maxAge" in converted:
-        converted["maxAge"] = int(converted["maxAge"])
-    return {**props, "CorsConfiguration": converted}
+    return with_api_casing(props, "CorsConfiguration", booleans={"allowCredentials": None}, integers=("maxAge",))
 
 
 def _wrap(handlers: dict) -> dict:

@@ -24,3 +24,20 @@ def api_casing(value: Any) -> Any:
 def boolean(value: Any) -> bool:
     """A template boolean: CloudFormation accepts ``true`` and the string ``"true"`` alike."""
     return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
+
+
+def with_api_casing(props: dict, name: str, booleans: dict[str, bool] | None = None,
+                    integers: tuple[str, ...] = ()) -> dict:
+    """``props`` with its property ``name`` in the service API's casing; ``booleans`` (API
+    field -> default, None: only when present) and ``integers`` typed as the API reads them."""
+    value = props.get(name)
+    if not isinstance(value, dict):
+        return props
+    converted = api_casing(value)
+    for field, default in (booleans or {}).items():
+        if field in converted or default is not None:
+            converted[field] = boolean(converted.get(field, default))
+    for field in integers:
+        if field in converted:
+            converted[field] = int(converted[field])
+    return {**props, name: converted}

@@ -13,19 +13,14 @@ from __future__ import annotations
 
 from localcloud import seams
 from localcloud.extension import Extension
-from localcloud.services.cloudformation.properties import api_casing, boolean
+from localcloud.services.cloudformation.properties import boolean, with_api_casing
 
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 
 
 def logging_configuration(props: dict) -> dict:
     """``props`` with its LoggingConfiguration in the casing of the Step Functions API."""
-    logging = props.get("LoggingConfiguration")
-    if not isinstance(logging, dict):
-        return props
-    converted = api_casing(logging)
-    converted["includeExecutionData"] = boolean(converted.get("includeExecutionData", False))
-    return {**props, "LoggingConfiguration": converted}
+    return with_api_casing(props, "LoggingConfiguration", booleans={"includeExecutionData": False})
 
 
 def tracing_configuration(props: dict) -> dict:
