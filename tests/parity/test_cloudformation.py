@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 ACCOUNT = "222222222222"
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -161,3 +163,52 @@ def test_state_machine_update_changes_logging_level_and_tracing(aws, unique):
     described = stepfunctions.describe_state_machine(stateMachineArn=outputs["Arn"])
     assert (described["loggingConfiguration"]["level"], described["loggingConfiguration"]["includeExecutionData"],
             described["tracingConfiguration"]) == ("ERROR", True, {"enabled": True})
+
+
+CDK_APP = '''
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_, aws_logs as logs, aws_s3 as s3, custom_resources as cr
+
+app = cdk.App()
+stack = cdk.Stack(app, "ParityTypicalChanges")
+bucket = s3.Bucket(stack, "Bucket", removal_policy=cdk.RemovalPolicy.DESTROY)
+greeter = lambda_.Function(
+    stack, "Greeter", runtime=lambda_.Runtime.NODEJS_20_X, handler="index.handler",
+    code=lambda_.Code.from_inline("exports.handler = async (event) => { console.log('hello\\\\nworld'); return event; };"),
+    log_retention=logs.RetentionDays.ONE_WEEK)
+cr.AwsCustomResource(
+    stack, "PutGreeting",
+    on_create=cr.AwsSdkCall(service="S3", action="putObject", physical_resource_id=cr.PhysicalResourceId.of("greeting"),
+                            parameters={"Bucket": bucket.bucket_name, "Key": "greeting.txt", "Body": "hello"}),
+    policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[bucket.arn_for_objects("*")]))
+cdk.CfnOutput(stack, "BucketName", value=bucket.bucket_name)
+cdk.CfnOutput(stack, "FunctionName", value=greeter.function_name)
+app.synth()
+'''
+
+
+@pytest.mark.slow
+def test_cdk_app_with_log_retention_and_an_aws_custom_resource(aws, localcloud, tmp_path, monkeypatch):
+    """Typical changes to the stacks, deployed with cdklocal as a user does: a Node.js function
+    with ``log_retention`` (CDK's LogRetention custom resource) and an ``AwsCustomResource``
+    (an SDK call made by CDK's Node.js handler). Both custom resources answer offline, the
+    retention lands on the function's log group, the object is written."""
+    import subprocess
+    import sys
+
+    from ops import deploy_local
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.endpoint)
+    (tmp_path / "app.py").write_text(CDK_APP)
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py"}))
+    env = deploy_local.cdk_environment(ACCOUNT, "us-east-1")
+    for command in (["bootstrap", f"aws://{ACCOUNT}/us-east-1"],
+                    ["deploy", "--require-approval", "never", "--outputs-file", "outputs.json"]):
+        done = subprocess.run([str(deploy_local.CDKLOCAL), *command], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    outputs = json.loads((tmp_path / "outputs.json").read_text())["ParityTypicalChanges"]
+    assert aws("s3", ACCOUNT).get_object(Bucket=outputs["BucketName"], Key="greeting.txt")["Body"].read() == b"hello"
+    group = f"/aws/lambda/{outputs['FunctionName']}"
+    groups = aws("logs", ACCOUNT).describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(group, 7)]
