@@ -26,7 +26,6 @@ import json
 import os
 import re
 import tempfile
-import time
 import zipfile
 
 import pytest

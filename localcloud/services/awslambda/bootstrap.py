@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 
-CONFIG = __LOCALCLOUD_CONFIG__
+CONFIG = json.loads(r'''__LOCALCLOUD_CONFIG__''')
 
 # --- output channels: fd 1 carries the protocol, everything else the function writes goes
 # to stderr, which the local cloud captures as the function's log.
@@ -224,4 +224,5 @@ def main():
             answer(_report("Runtime.MarshalError", f"Unable to marshal response: {error}", None))
 
 
-main()
+if __name__ == "__main__":
+    main()
