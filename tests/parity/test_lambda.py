@@ -133,12 +133,14 @@ def test_platform_lines_and_log_result_are_awss(aws, unique):
 
 def test_an_execution_environment_writes_one_log_stream(aws, unique):
     """One stream per environment, named yyyy/mm/dd/[$LATEST]<32 hex>, reused while warm."""
-    name = _function(aws, unique, "python3.12", {"index.py": "def handler(event, context):\n    print('hi')\n"})
-    for _ in range(3):
-        _invoke(aws, name)
+    code = "def handler(event, context):\n    return [context.log_group_name, context.log_stream_name]\n"
+    name = _function(aws, unique, "python3.12", {"index.py": code})
+    answers = [_invoke(aws, name)[1] for _ in range(3)]
     streams = aws("logs", ACCOUNT, REGION).describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
     assert len(streams) == 1, streams
     assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", streams[0]["logStreamName"])
+    # the context names them too (AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME)
+    assert answers == [[f"/aws/lambda/{name}", streams[0]["logStreamName"]]] * 3
 
 
 def test_python_print_lines_are_events_ending_in_a_newline(aws, unique):
