@@ -217,6 +217,28 @@ def test_node_handler_error_answers_with_the_error_name(aws, unique):
     assert (described["errorType"], described["errorMessage"]) == ("TypeError", "no such order")
 
 
+STATEFUL = {
+    "python3.12": ("index.py", "calls = 0\ndef handler(event, context):\n    global calls\n    calls += 1\n"
+                               "    if event.get('fail'):\n        raise ValueError('asked to fail')\n    return calls\n"),
+    "nodejs20.x": ("index.js", "let calls = 0;\nexports.handler = async (event) => {\n  calls += 1;\n"
+                               "  if (event.fail) throw new Error('asked to fail');\n  return calls;\n};\n"),
+}
+
+
+@pytest.mark.parametrize("runtime", sorted(STATEFUL))
+def test_a_handler_error_keeps_the_execution_environment(aws, unique, runtime):
+    """The runtime reports a handler's error and goes on to the next invocation in the same
+    environment (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html:
+    the environment is reset when the function crashes or times out, not when its handler
+    returns an error): state kept in the module survives."""
+    file, code = STATEFUL[runtime]
+    name = _function(aws, unique, runtime, {file: code})
+    assert _invoke(aws, name)[1] == 1
+    response, payload = _invoke(aws, name, {"fail": True})
+    assert response["FunctionError"] == "Unhandled" and payload["errorMessage"] == "asked to fail"
+    assert _invoke(aws, name)[1] == 3
+
+
 NODE_SDK_CJS = """
 const { S3Client, PutObjectCommand, GetObjectCommand, CreateBucketCommand } = require("@aws-sdk/client-s3");
 const { SNSClient, CreateTopicCommand, PublishCommand } = require("@aws-sdk/client-sns");

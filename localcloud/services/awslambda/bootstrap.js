@@ -193,12 +193,15 @@ async function loadHandler(codeDir, modulePath, handlerName) {
   return handler;
 }
 
+// The answer to an invocation whose handler failed. The environment lives on, as on AWS:
+// the answer is an "ok" one (a worker that answers "error" is replaced) carrying the error
+// payload, which the local cloud returns as the function's error.
 function errorAnswer(error) {
   const native = error instanceof Error || (error && typeof error.stack === 'string');
   const errorType = native ? error.name : typeof error;
   const errorMessage = native ? error.message : String(error);
   const trace = native && typeof error.stack === 'string' ? error.stack.split('\n') : [];
-  return { status: 'error', error: errorMessage, trace: trace.join('\n'), aws_error: { errorType, errorMessage, trace } };
+  return { status: 'ok', result: null, aws_error: { errorType, errorMessage, trace } };
 }
 
 function logInvokeError(error) {

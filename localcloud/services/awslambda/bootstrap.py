@@ -95,9 +95,12 @@ def _error(error_type, message, frames):
 
 
 def _report(error_type, message, frames):
+    """The answer to an invocation whose handler failed. The environment lives on, as on
+    AWS: the answer is an "ok" one (a worker that answers "error" is replaced) carrying the
+    error payload, which the local cloud returns as the function's error."""
     payload, record = _error(error_type, message, frames)
     log_record(record)
-    return {"status": "error", "error": message, "trace": "\n".join(frames or []), "aws_error": payload}
+    return {"status": "ok", "result": None, "aws_error": payload}
 
 
 def _handler_frames(tb):

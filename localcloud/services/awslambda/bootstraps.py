@@ -7,7 +7,8 @@ ministack 1.5.33's warm workers differ from AWS's runtimes where functions can t
 * Node.js: ``@aws-sdk/client-*`` are stubs ("no stub for '@aws-sdk/client-s3'"; none for
   ``lib-dynamodb``); ``console.log`` writes bare lines; errors as for Python.
 * Both: the local cloud's public names (``*.localhost.localstack.cloud``, in queue URLs and
-  API endpoints) need public DNS.
+  API endpoints) need public DNS; a handler error replaces the execution environment (AWS
+  keeps it: module state survives, the next invocation is warm).
 
 ``bootstrap.py`` and ``bootstrap.js`` (ours) run instead, speaking the same worker protocol,
 and behave as AWS's runtimes do (see each file's header). A handler error's answer is the
@@ -98,13 +99,12 @@ def _ours(detect_runtime_binary):
 
 
 def _aws_error_answers(execute_warm):
-    """A handler error's result carries the payload our bootstrap reported."""
+    """A handler error is the function's error, with the payload our bootstrap reported."""
     def execute(func, event, request_id):
         result = execute_warm(func, event, request_id)
-        if isinstance(result, dict) and result.get("error"):
-            _worker, answer = invocations.last_answer(request_id)
-            if answer and isinstance(answer.get("aws_error"), dict):
-                result["body"], result["log"] = answer["aws_error"], answer.get("log", "")
+        _worker, answer = invocations.last_answer(request_id)
+        if isinstance(result, dict) and answer and isinstance(answer.get("aws_error"), dict):
+            result.update(body=answer["aws_error"], error=True, log=answer.get("log", ""))
         return result
 
     return execute
