@@ -3,7 +3,8 @@
 One file per AWS service, each asserting what AWS documents or recorded (each test names
 the page or the AWS-recorded LocalStack snapshot it pins). The fixtures are the local-cloud
 suite's (``aws(service, account, region)`` clients whose access key is the account id, an
-account root with secret ``test``; ``unique`` names), around a server of this suite's own.
+account root with secret ``test``; ``unique`` names; ``observer`` queues), around a server
+of this suite's own; ``helpers`` has least-privilege wiring.
 Its home is under the project's ``.localcloud/`` rather than the system's /tmp, so a
 function's private /tmp can be mounted over the machine's.
 """
@@ -15,8 +16,8 @@ import subprocess
 
 import pytest
 
-from tests.localcloud.conftest import (  # noqa: F401  (aws, unique: fixtures, re-registered here)
-    PROJECT_ROOT, PYTHON, LocalCloud, aws, free_port, server_env, stop_process, unique, wait_healthy)
+from tests.localcloud.conftest import (  # noqa: F401  (aws, observer, unique: fixtures, re-registered here)
+    PROJECT_ROOT, PYTHON, LocalCloud, aws, free_port, observer, server_env, stop_process, unique, wait_healthy)
 
 
 def start_local_cloud(home) -> LocalCloud:
