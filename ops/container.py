@@ -1,0 +1,155 @@
+"""`make up` / `make down` when a Docker engine answers: the local cloud as the compose
+service ``localcloud`` (docker-compose.yml), published on 127.0.0.1 only.
+
+    python -m ops.container up|down
+
+Works with Compose v2 (``docker compose``) and v1 (``docker-compose``), whichever is
+installed (``LOCALCLOUD_COMPOSE="docker-compose"`` or ``"docker compose"`` picks one).
+``up`` builds the image from the working tree (a cache hit when nothing changed) and
+returns once the container's healthcheck passes: Compose's ``up --wait`` where it has it
+(2.1.1 and later), our own wait on the healthcheck where it does not (v1). The container listens
+on ``LOCALCLOUD_PORT`` (default 4566) and is published on the same port, so the URLs it
+hands out (queue URLs, API endpoints) work from the host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from localcloud.__main__ import health
+from ops.environment import PROJECT_ROOT
+
+SERVICE = "localcloud"
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+HEALTHY_WITHIN_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
+
+
+@dataclass(frozen=True)
+class Compose:
+    command: tuple[str, ...]  # ("docker", "compose") or ("docker-compose",)
+    version: tuple[int, ...]
+
+    @property
+    def waits(self) -> bool:
+        """Compose 2.1.1 and later wait for health themselves (``up --wait``); v1 cannot."""
+        return self.version >= (2, 1, 1)
+
+    def __str__(self) -> str:
+        return f"{' '.join(self.command)} {'.'.join(map(str, self.version))}"
+
+    def run(self, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.command, "--file", str(COMPOSE_FILE), *args], cwd=PROJECT_ROOT, text=True,
+                              capture_output=capture)
+
+    def container_id(self) -> str | None:
+        found = self.run("ps", "--quiet", SERVICE, capture=True).stdout.strip()
+        return found.splitlines()[0] if found else None
+
+
+def find_compose() -> Compose | None:
+    """The Compose CLI to use: v2's plugin first, then ``docker-compose`` (v1, or v2
+    standalone); None when neither runs."""
+    forced = os.environ.get("LOCALCLOUD_COMPOSE")
+    candidates = [tuple(forced.split())] if forced else [("docker", "compose"), ("docker-compose",)]
+    for candidate in candidates:
+        if not shutil.which(candidate[0]):
+            continue
+        result = subprocess.run([*candidate, "version", "--short"], capture_output=True, text=True)
+        numbers = re.match(r"v?(\d+)\.(\d+)\.(\d+)", result.stdout.strip())
+        if result.returncode == 0 and numbers:
+            return Compose(candidate, tuple(int(n) for n in numbers.groups()))
+    return None
+
+
+def container_state(cid: str) -> tuple[str, str]:
+    """(status, health) of a container: ("running", "healthy"), ("exited", ""), …"""
+    result = subprocess.run(["docker", "inspect", "--format",
+                             "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", cid],
+                            capture_output=True, text=True)
+    status, _, healthy = result.stdout.strip().partition(" ")
+    return status or "missing", healthy
+
+
+def wait_healthy(cid: str, timeout: float) -> str | None:
+    """None once the container reports healthy, else why not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, healthy = container_state(cid)
+        if healthy == "healthy":
+            return None
+        if status in ("exited", "dead", "missing"):
+            return f"the container is {status}"
+        if healthy == "unhealthy":
+            return "the container's healthcheck reports unhealthy"
+        time.sleep(0.1)
+    return f"no healthy container within {timeout:.0f} s"
+
+
+def port() -> int:
+    return int(os.environ.get("LOCALCLOUD_PORT", "4566"))
+
+
+def up() -> int:
+    compose = find_compose()
+    if compose is None:
+        print("a Docker engine answers, but neither `docker compose` (Compose v2) nor `docker-compose` (v1) "
+              "is installed; install one, or run the local cloud as a host process: LOCALCLOUD_CONTAINER=0 make up",
+              file=sys.stderr)
+        return 1
+    endpoint = f"http://127.0.0.1:{port()}"
+    found = health(endpoint)
+    if found:
+        print(f"local cloud already running on {endpoint} (ministack {found.get('ministack')})")
+        return 0
+    if found == {}:
+        print(f"{endpoint} already answers, but it is not this project's local cloud (LocalStack?). "
+              "Use it, or stop it and run `make up` again.", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    args = ["up", "--detach", "--build", *(["--wait"] if compose.waits else []), SERVICE]
+    print(f"Docker engine found: starting the local cloud container (Compose {compose}: {' '.join(args)})",
+          flush=True)
+    result = compose.run(*args)
+    problem = f"`up` failed (exit {result.returncode})" if result.returncode else None
+    if problem is None and not compose.waits:
+        cid = compose.container_id()
+        problem = wait_healthy(cid, HEALTHY_WITHIN_S) if cid else "compose created no container"
+    if problem is None and not health(endpoint):
+        problem = f"the container is healthy but nothing answers on {endpoint}"
+    if problem:
+        print(f"local cloud container did not start: {problem}; its last log lines:", file=sys.stderr)
+        compose.run("logs", "--tail", "30", SERVICE)
+        return 1
+    print(f"local cloud container healthy on {endpoint} in {time.monotonic() - started:.1f} s "
+          f"(`make down` stops it; its state volume stays)")
+    return 0
+
+
+def down() -> int:
+    compose = find_compose()
+    if compose is None or compose.container_id() is None:
+        print("no local cloud container running")
+        return 0
+    # Graceful: SIGTERM, then the service's stop_grace_period for the drain and the save.
+    print("stopping the local cloud container: letting work in flight finish …", flush=True)
+    return compose.run("down").returncode
+
+
+COMMANDS = {"up": up, "down": down}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return COMMANDS[argv[0]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
