@@ -17,6 +17,7 @@ Environment:
   working tree's);
 * ``LOCALCLOUD_TEST_PORTS=4761-4769``: the host ports the container tests may publish on
   (default: any free port);
+* ``LOCALCLOUD_REQUIRE_ENGINE=1``: fail instead of skipping when no engine answers (CI);
 * ``TESTCONTAINERS_RYUK_DISABLED=true`` where testcontainers' Ryuk image cannot be pulled:
   these fixtures remove their containers themselves.
 """
@@ -59,6 +60,8 @@ def engine_unavailable() -> str | None:
 
 def skip_without_engine() -> None:
     reason = engine_unavailable()
+    if reason and os.environ.get("LOCALCLOUD_REQUIRE_ENGINE") == "1":
+        pytest.fail(f"LOCALCLOUD_REQUIRE_ENGINE=1 (CI started an engine), but {reason}")
     if reason:
         pytest.skip(f"{reason}. The container tests need one: start an engine and point DOCKER_HOST at it "
                     "(`.ci/run` starts a private one), or leave LOCALCLOUD_CONTAINER unset to run the "

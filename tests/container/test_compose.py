@@ -4,6 +4,7 @@ installed is tested, one that is not is skipped, saying so."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -60,14 +61,34 @@ def test_a_licence_holders_token_reaches_the_localstack_service(compose):
 
 
 @pytest.fixture
-def project(compose):
-    """A compose project of this test's own (its containers, network and volume removed afterwards)."""
+def default_compose(docker_engine):
+    """The Compose `make up` picks (v2 when both are installed)."""
+    from ops.container import find_compose
+
+    found = find_compose()
+    if found is None:
+        pytest.skip("neither Compose v2 nor v1 is installed here")
+    return list(found.command)
+
+
+@contextlib.contextmanager
+def compose_project(compose: list[str]):
+    """(name, port, env) of a compose project of the caller's own; its containers, network
+    and volume are removed afterwards."""
     name = f"itptest{uuid.uuid4().hex[:10]}"
     port = free_port()
     env = environment(COMPOSE_PROJECT_NAME=name, LOCALCLOUD_PORT=str(port), LOCALCLOUD_COMPOSE=" ".join(compose))
-    yield name, port, env
-    subprocess.run([*compose, "--file", COMPOSE_FILE, "down", "--volumes", "--timeout", "5"], cwd=PROJECT_ROOT,
-                   env=env, capture_output=True)
+    try:
+        yield name, port, env
+    finally:
+        subprocess.run([*compose, "--file", COMPOSE_FILE, "down", "--volumes", "--timeout", "5"], cwd=PROJECT_ROOT,
+                       env=env, capture_output=True)
+
+
+@pytest.fixture
+def project(compose):
+    with compose_project(compose) as found:
+        yield found
 
 
 def ops_container(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -110,17 +131,17 @@ def test_make_up_returns_once_healthy_on_the_loopback_port_and_make_down_stops_i
     assert health(f"http://127.0.0.1:{port}") is None
 
 
-def test_with_persistence_make_down_and_up_keep_the_state_on_the_services_volume(project, aws):
+def test_with_persistence_make_down_and_up_keep_the_state_on_the_services_volume(default_compose, aws):
     """LOCALCLOUD_PERSIST=1: `make down` stops the container gracefully (SIGTERM, then the
     stop_grace_period), the state lands on the named volume, `make up` reads it back."""
-    name, port, env = project
-    env["LOCALCLOUD_PERSIST"] = "1"
-    endpoint = f"http://127.0.0.1:{port}"
-    assert ops_container("up", env).returncode == 0
-    queue_url = aws("sqs", endpoint).create_queue(QueueName="kept-by-compose")["QueueUrl"]
-    assert ops_container("down", env).returncode == 0
-    assert project_containers(name) == []  # `down` removes the container; the volume stays
+    with compose_project(default_compose) as (name, port, env):
+        env["LOCALCLOUD_PERSIST"] = "1"
+        endpoint = f"http://127.0.0.1:{port}"
+        assert ops_container("up", env).returncode == 0
+        queue_url = aws("sqs", endpoint).create_queue(QueueName="kept-by-compose")["QueueUrl"]
+        assert ops_container("down", env).returncode == 0
+        assert project_containers(name) == []  # `down` removes the container; the volume stays
 
-    restarted = ops_container("up", env)
-    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-    assert aws("sqs", endpoint).get_queue_url(QueueName="kept-by-compose")["QueueUrl"] == queue_url
+        restarted = ops_container("up", env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert aws("sqs", endpoint).get_queue_url(QueueName="kept-by-compose")["QueueUrl"] == queue_url

@@ -22,7 +22,7 @@ def run_in_image(image: str, *command: str) -> tuple[int, str]:
         code = container.wait(timeout=120)["StatusCode"]
         return code, container.logs().decode("utf-8", "replace")
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)
         client.close()
 
 
