@@ -121,7 +121,7 @@ def up() -> int:
         cid = compose.container_id()
         problem = wait_healthy(cid, HEALTHY_WITHIN_S) if cid else "compose created no container"
     if problem is None and not health(endpoint):
-        problem = f"the container is healthy but nothing answers on {endpoint}"
+        problem = f"nothing answers on {endpoint}"
     if problem:
         print(f"local cloud container did not start: {problem}; its last log lines:", file=sys.stderr)
         compose.run("logs", "--tail", "30", SERVICE)
