@@ -14,6 +14,7 @@ hands out (queue URLs, API endpoints) work from the host.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -145,10 +146,9 @@ COMMANDS = {"up": up, "down": down}
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in COMMANDS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    return COMMANDS[argv[0]]()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    return COMMANDS[parser.parse_args(argv).command]()
 
 
 if __name__ == "__main__":
