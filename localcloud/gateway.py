@@ -24,9 +24,10 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import registry, seams
+    from localcloud import console, registry, seams
 
     installed = registry.install_all()
+    console_app = console.start(settings)
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
@@ -66,6 +67,8 @@ def build_app(settings: Settings):
         if scope["type"] == "http":
             if scope["path"] == HEALTH_PATH:
                 await health(send)
+                return
+            if await console_app(scope, receive, send):
                 return
             for handler in data_plane:
                 if await handler(scope, receive, send):

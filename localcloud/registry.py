@@ -21,6 +21,7 @@ def _registry() -> list[Extension]:
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.sqs import message_move_tasks
     from localcloud.services.states import bounded_history, express_start
 
     return [
@@ -33,6 +34,7 @@ def _registry() -> list[Extension]:
         apigatewayv2.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        message_move_tasks.EXTENSION,
     ]
 
 

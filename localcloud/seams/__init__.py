@@ -17,6 +17,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     organizations,
     persistence,
     pipes,
+    scopes,
     sqs,
     states,
 )
@@ -25,6 +26,7 @@ from localcloud.seams.core import (
     call_handler_sync,
     call_json_api,
     call_json_api_sync,
+    call_query_api_sync,
     current_account,
     current_region,
     decode_json,
@@ -37,8 +39,9 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "sqs",
-    "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
+    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "scopes", "sqs",
+    "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "call_query_api_sync",
+    "current_account",
     "current_region", "decode_json", "ministack_app", "ministack_version", "new_id", "request_scope",
     "service_handler", "wrap_service_handler",
 ]

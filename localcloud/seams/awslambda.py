@@ -10,6 +10,14 @@ from localcloud.seams.core import call_handler_sync
 
 def invoke(function_arn: str, payload: str, invocation_type: str = "RequestResponse") -> bool:
     """Invoke through the Lambda API from a worker thread; True when the function succeeded."""
+    status, function_error, _body = invoke_for_result(function_arn, payload, invocation_type)
+    return status < 300 and not function_error
+
+
+def invoke_for_result(function_arn: str, payload: str,
+                      invocation_type: str = "RequestResponse") -> tuple[int, str | None, bytes]:
+    """Invoke through the Lambda API from a worker thread: (HTTP status, X-Amz-Function-Error
+    or None, response payload)."""
     account, region = function_arn.split(":")[4], function_arn.split(":")[3]
     headers = {
         "content-type": "application/json",
@@ -18,10 +26,10 @@ def invoke(function_arn: str, payload: str, invocation_type: str = "RequestRespo
                          "SignedHeaders=host, Signature=0",
     }
     path = f"/2015-03-31/functions/{quote(function_arn, safe='')}/invocations"
-    status, response_headers, _body = call_handler_sync("lambda", account, region, "POST", path, headers,
-                                                        payload.encode(), timeout=900)
+    status, response_headers, body = call_handler_sync("lambda", account, region, "POST", path, headers,
+                                                       payload.encode(), timeout=900)
     lowered = {k.lower(): v for k, v in (response_headers or {}).items()}
-    return status < 300 and "x-amz-function-error" not in lowered
+    return status, lowered.get("x-amz-function-error"), body or b""
 
 
 def worker_ceiling() -> int:

@@ -91,6 +91,30 @@ def render_input_template(template: str, values: dict[str, Any]) -> str:
     return module()._render_input_template(template, values)
 
 
+def api_destination_request(arn: str, http_parameters: dict, payload: str) -> tuple[dict | None, str]:
+    """The HTTP request EventBridge sends for one delivery to the API destination ``arn``
+    (current scope): ({url, method, headers, body}, "") or (None, why not)."""
+    eventbridge = module()
+    name = arn.split(":", 5)[-1].split("/")[1] if "/" in arn else ""
+    destination = eventbridge._api_destinations.get(name)
+    if not destination:
+        return None, f"API destination {name} does not exist"
+    if destination.get("ApiDestinationState", "ACTIVE") != "ACTIVE":
+        return None, f"API destination {name} is {destination.get('ApiDestinationState')}"
+    connection_name = (destination.get("ConnectionArn") or "").split("/")[1] if "/" in (
+        destination.get("ConnectionArn") or "") else ""
+    connection = eventbridge._connections.get(connection_name)
+    if connection is None or connection.get("ConnectionState", "AUTHORIZED") != "AUTHORIZED":
+        return None, f"connection {connection_name} is missing or not authorized"
+    request = eventbridge._build_api_destination_request(destination, connection, http_parameters or {}, payload)
+    from localcloud.seams.core import current_account, current_region
+
+    token_key = (current_account(), current_region(), connection_name)
+    request["headers"] = eventbridge._finalize_api_dest_headers(
+        {**request["headers"], **eventbridge._connection_auth_headers(connection, token_key)})
+    return request, ""
+
+
 def action(name: str, payload: dict) -> tuple[int, dict]:
     """Run an EventBridge API action synchronously in the current request scope (usable
     from CloudFormation provisioners, which may run on the event loop)."""

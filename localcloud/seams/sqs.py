@@ -46,3 +46,10 @@ def message_record(message: dict, queue_arn: str, region: str) -> dict:
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
+
+
+def has_action(action: str) -> bool:
+    """Whether ministack's SQS answers ``action`` (its action table), for an extension's probe."""
+    from ministack.services import sqs
+
+    return action in sqs._HANDLERS

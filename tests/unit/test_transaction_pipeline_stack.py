@@ -17,6 +17,7 @@ from .helpers import (
     as_list,
     get_att,
     only,
+    recorder_function,
     policy_statements_for_role,
     props,
     ref,
@@ -72,7 +73,7 @@ def the_bus(t) -> tuple[str, dict]:
 
 
 def the_function(t) -> tuple[str, dict]:
-    return only(t, "AWS::Lambda::Function")
+    return recorder_function(t)
 
 
 def the_state_machine(t) -> tuple[str, dict]:
@@ -247,6 +248,15 @@ def test_pipe_reads_the_ingress_queue_and_puts_on_the_transaction_bus(t):
     assert "InputTemplate" not in p["TargetParameters"]
     assert p["DesiredState"] == "RUNNING"
     log_group_of_arn(t, p["LogConfiguration"]["CloudwatchLogsLogDestination"]["LogGroupArn"])
+    # pipeline.pipe_enrichment (on in both configurations): the enrichment Lambda, no template
+    assert p["Enrichment"] == get_att(enrichment_function(t))
+    assert "EnrichmentParameters" not in p
+
+
+def enrichment_function(t) -> str:
+    found = [k for k in resources(t, "AWS::Lambda::Function") if k.startswith("PipeEnrichment")]
+    assert len(found) == 1, found
+    return found[0]
 
 
 def test_pipe_role_is_least_privilege(t):
@@ -261,6 +271,7 @@ def test_pipe_role_is_least_privilege(t):
         json.dumps(get_att(the_key(t))): {"kms:Decrypt"},
         json.dumps(pipe_logs): {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
+    allowed_on[json.dumps(get_att(enrichment_function(t)))] = {"lambda:InvokeFunction"}
     granted: dict[str, set[str]] = {}
     for statement in policy_statements_for_role(t, role_of(pipe)):
         assert statement["Effect"] == "Allow" and "Condition" not in statement

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from .conftest import ACCOUNT_A, REGION, drain, queue_arn, queue_depth, wait_for
-from .test_cfn_events import failure_reasons, wait_stack
+from ..conftest import ACCOUNT_A, REGION, drain, queue_arn, queue_depth, wait_for
+from ..test_cfn_events import failure_reasons, wait_stack
 
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/pipe-role"
 SOURCE = "com.example.pipe"
