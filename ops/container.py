@@ -23,10 +23,15 @@ import sys
 import time
 from dataclasses import dataclass
 
+from pathlib import Path
+
 from localcloud.__main__ import health
+from localcloud.console.access import TOKEN_FILE, console_url, token_path
+from localcloud.settings import load_settings
 from ops.environment import PROJECT_ROOT
 
 SERVICE = "localcloud"
+CONTAINER_HOME = "/var/lib/localcloud"  # the image's LOCALCLOUD_HOME, its state volume
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 HEALTHY_WITHIN_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
 
@@ -92,6 +97,29 @@ def wait_healthy(cid: str, timeout: float) -> str | None:
     return f"no healthy container within {timeout:.0f} s"
 
 
+def save_console_token(home: Path, token: str) -> Path:
+    """A copy of the container's console token where the host's tools look for it
+    (`make console`, `make send`'s last line), readable by this user only, as a host
+    process keeps its own."""
+    path = token_path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(token + "\n")
+    return path
+
+
+def copy_console_token(compose: Compose) -> None:
+    """Each start of the container makes a new token, in its state folder."""
+    found = compose.run("exec", "-T", SERVICE, "cat", f"{CONTAINER_HOME}/{TOKEN_FILE}", capture=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        print(f"console: no token in the container ({found.stderr.strip()})", file=sys.stderr)
+        return
+    settings = load_settings()
+    save_console_token(settings.home, found.stdout.strip())
+    print(f"console: {console_url(settings.endpoint, found.stdout.strip())}")
+
+
 def port() -> int:
     return int(os.environ.get("LOCALCLOUD_PORT", "4566"))
 
@@ -107,6 +135,7 @@ def up() -> int:
     found = health(endpoint)
     if found:
         print(f"local cloud already running on {endpoint} (ministack {found.get('ministack')})")
+        copy_console_token(compose)
         return 0
     if found == {}:
         print(f"{endpoint} already answers, but it is not this project's local cloud (LocalStack?). "
@@ -129,6 +158,7 @@ def up() -> int:
         return 1
     print(f"local cloud container healthy on {endpoint} in {time.monotonic() - started:.1f} s "
           f"(`make down` stops it; its state volume stays)")
+    copy_console_token(compose)
     return 0
 
 

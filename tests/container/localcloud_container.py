@@ -137,6 +137,14 @@ def _docker_container_class():
             self.started_in_s = time.monotonic() - started
             return self
 
+        def console_token(self) -> str:
+            """This start's console token, from the container's state folder."""
+            from localcloud.console.access import TOKEN_FILE
+
+            result = self.exec(["cat", f"/var/lib/localcloud/{TOKEN_FILE}"])
+            assert result.exit_code == 0, result.output
+            return result.output.decode().strip()
+
         def logs_text(self) -> str:
             stdout, stderr = self.get_logs()
             return (stdout + stderr).decode("utf-8", "replace")

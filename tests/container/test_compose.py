@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import urllib.request
 import uuid
 
 import docker
@@ -34,7 +36,8 @@ def compose(request, docker_engine):
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCALSTACK_", "LOCALCLOUD_PORT", "AWS_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LOCALSTACK_", "LOCALCLOUD_PORT", "LOCALCLOUD_HOME", "AWS_"))}
     env.update(extra)
     return env
 
@@ -77,12 +80,15 @@ def compose_project(compose: list[str]):
     and volume are removed afterwards."""
     name = f"itptest{uuid.uuid4().hex[:10]}"
     port = free_port()
-    env = environment(COMPOSE_PROJECT_NAME=name, LOCALCLOUD_PORT=str(port), LOCALCLOUD_COMPOSE=" ".join(compose))
+    home = tempfile.mkdtemp(prefix=f"{name}-")  # where `make up` leaves the console token for the host
+    env = environment(COMPOSE_PROJECT_NAME=name, LOCALCLOUD_PORT=str(port), LOCALCLOUD_COMPOSE=" ".join(compose),
+                      LOCALCLOUD_HOME=home)
     try:
         yield name, port, env
     finally:
         subprocess.run([*compose, "--file", COMPOSE_FILE, "down", "--volumes", "--timeout", "5"], cwd=PROJECT_ROOT,
                        env=env, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
@@ -121,6 +127,17 @@ def test_make_up_returns_once_healthy_on_the_loopback_port_and_make_down_stops_i
 
     from localcloud.__main__ import health
     assert health(f"http://127.0.0.1:{port}")["status"] == "running"
+
+    # `make console` on the host: `up` copied the container's token where the host's tools look.
+    console = subprocess.run([sys.executable, "-m", "localcloud", "console"], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert console.returncode == 0, console.stdout + console.stderr
+    assert console.stdout.strip() in started.stdout.splitlines()
+    url = console.stdout.strip().removeprefix("console: ")
+    assert url.startswith(f"http://127.0.0.1:{port}/") and "token=" in url, console.stdout
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # the token becomes a cookie
+    with browser.open(url, timeout=10) as page:
+        assert page.status == 200
 
     again = ops_container("up", env)  # a second `make up` finds it running
     assert again.returncode == 0 and "already running" in again.stdout, again.stdout + again.stderr

@@ -29,12 +29,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from .helpers import ENDPOINT, HOST, PORT, PROJECT_ROOT, SCHEME, environment  # first: sets the endpoint env
 from localcloud.__main__ import health  # noqa: E402
 from ops import transactions  # noqa: E402
+from ops.container import save_console_token  # noqa: E402
 from tests.container import localcloud_container as container  # noqa: E402
 from tests.container.localcloud_container import docker_engine, localcloud_image  # noqa: E402,F401 - fixtures
 
@@ -88,7 +90,13 @@ def local_cloud_container(say, localcloud_image) -> str:
     with container.running(PORT, image=localcloud_image) as cloud:
         say(f"local cloud container {cloud.get_wrapped_container().short_id} ({localcloud_image}) "
             f"healthy on {ENDPOINT} in {cloud.started_in_s:.1f} s")
-        yield ENDPOINT
+        # The console's token where ops.send looks for it, as `make up` leaves it.
+        token_copy = save_console_token(Path(os.environ.get("LOCALCLOUD_HOME", environment.local_state_dir())),
+                                        cloud.console_token())
+        try:
+            yield ENDPOINT
+        finally:
+            token_copy.unlink(missing_ok=True)
     say("local cloud container stopped and removed")
 
 
