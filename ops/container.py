@@ -120,10 +120,6 @@ def copy_console_token(compose: Compose) -> None:
     print(f"console: {console_url(settings.endpoint, found.stdout.strip())}")
 
 
-def port() -> int:
-    return int(os.environ.get("LOCALCLOUD_PORT", "4566"))
-
-
 def up() -> int:
     compose = find_compose()
     if compose is None:
@@ -131,7 +127,7 @@ def up() -> int:
               "is installed; install one, or run the local cloud as a host process: LOCALCLOUD_CONTAINER=0 make up",
               file=sys.stderr)
         return 1
-    endpoint = f"http://127.0.0.1:{port()}"
+    endpoint = load_settings().endpoint  # 127.0.0.1:LOCALCLOUD_PORT, the port compose publishes
     found = health(endpoint)
     if found:
         print(f"local cloud already running on {endpoint} (ministack {found.get('ministack')})")
