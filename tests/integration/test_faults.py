@@ -198,9 +198,9 @@ def test_when_a_pipes_target_bus_is_gone_records_stay_queued_then_dead_letter_in
         for body in bodies:
             sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
-        # Held on the queue (received and failed, so in flight), not yet dead-lettered.
-        assert _queue_depth(sqs, queue_url) == len(bodies)
-        assert _queue_depth(sqs, dlq_url) == 0
+        # Held (received and failed, so in flight) or already past maxReceiveCount: never dropped.
+        # (Which of the two right now depends on how busy the machine is: visibility is 1 s.)
+        assert _queue_depth(sqs, queue_url) + _queue_depth(sqs, dlq_url) == len(bodies)
         # Past maxReceiveCount (2 receives, visibility 1 s) every record is on the dead-letter queue.
         assert wait_until(lambda: _queue_depth(sqs, dlq_url) == len(bodies), 30, interval=0.25), \
             (_queue_depth(sqs, queue_url), _queue_depth(sqs, dlq_url))
