@@ -56,8 +56,8 @@ replay: $(VENV)/.installed ## replay archived transactions (FROM=/TO= ISO times,
 logs: $(VENV)/.installed ## tail the workflow Lambda's log (Ctrl-C to stop)
 	@$(PY) -m ops.logs
 
-test: install chromium ## unit, local-cloud and integration tests (brings the local cloud up and deploys if needed)
-	$(PY) -m pytest tests/unit tests/localcloud tests/integration
+test: install chromium ## unit, local-cloud, parity and integration tests (brings the local cloud up and deploys if needed)
+	$(PY) -m pytest tests/unit tests/localcloud tests/parity tests/integration
 
 # The console's browser tests drive Debian's Chromium (never a downloaded browser build).
 chromium: ## install Debian's chromium for the console's browser tests (as root; else they skip and say how)

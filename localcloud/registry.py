@@ -19,19 +19,39 @@ def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
-    from localcloud.services.events import cross_account, log_targets
+    from localcloud.services.events import api_shapes, cross_account, log_targets, put_events, state_machine_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
-    from localcloud.services.sqs import message_move_tasks
-    from localcloud.services.states import bounded_history, express_start
+    from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
+    from localcloud.services.sqs import validation as sqs_validation
+    from localcloud.services.states import (
+        bounded_history,
+        context_object,
+        execution_logs,
+        express_executions,
+        express_start,
+        lambda_tasks,
+        payload_limits,
+    )
 
     return [
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
+        put_events.EXTENSION,
+        state_machine_targets.EXTENSION,
+        api_shapes.EXTENSION,
         log_targets.EXTENSION,
         express_start.EXTENSION,
+        express_executions.EXTENSION,
+        payload_limits.EXTENSION,
+        context_object.EXTENSION,
+        lambda_tasks.EXTENSION,
+        execution_logs.EXTENSION,
         apigatewayv2.EXTENSION,
+        receipt_handles.EXTENSION,
+        fifo_order.EXTENSION,
+        sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
         message_move_tasks.EXTENSION,

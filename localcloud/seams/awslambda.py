@@ -54,3 +54,90 @@ def invocations_in_flight() -> int:
     from ministack.services import lambda_svc
 
     return lambda_svc.executions_in_flight()[0]
+
+
+# --- invocation as a Step Functions task: the raw result and AWS's error payload ----------
+
+def find_function(function_ref: str) -> tuple[dict | None, dict | None, str]:
+    """(function record, its effective configuration, its name) for a name, ARN or
+    partial ARN in the current scope; the records are None when there is no such function."""
+    from ministack.services import lambda_svc
+
+    return lambda_svc._get_func_record_for_ref(function_ref)
+
+
+def function_arn(config: dict) -> str:
+    return config.get("FunctionArn", "")
+
+
+def run_function(function: dict, config: dict, event) -> dict:
+    """Invoke synchronously in-process; ministack's result: {"body", "error"?, "throttle"?, "log"?}."""
+    from ministack.services import lambda_svc
+
+    return lambda_svc._execute_function_with_config_scope(lambda_svc._execution_record_for_config(function, config),
+                                                          event)
+
+
+def result_body(result: dict):
+    return result.get("body")
+
+
+def result_failed(result: dict) -> bool:
+    return bool(result.get("error"))
+
+
+def result_throttled(result: dict) -> bool:
+    return bool(result.get("throttle"))
+
+
+# ministack's Python worker reports an unhandled exception as errorType "Runtime.HandlerError"
+# and appends the traceback to the invocation's log; its own bootstrap is the first frame.
+_GENERIC_ERROR_TYPE = "Runtime.HandlerError"
+_WORKER_BOOTSTRAP = "/_worker.py"
+_TRACEBACK_START = "Traceback (most recent call last):"
+
+
+def _frames_and_exception(traceback_text: str) -> tuple[list[str], str]:
+    lines = traceback_text.splitlines()[1:]
+    frames, index = [], 0
+    while index < len(lines) and lines[index].startswith("  File "):
+        frame = lines[index] + "\n"
+        index += 1
+        code = None
+        while index < len(lines) and lines[index].startswith("    "):
+            stripped = lines[index].strip()
+            if code is None and stripped and set(stripped) - set("^~"):
+                code = lines[index]
+            index += 1
+        frames.append(frame + (code + "\n" if code else ""))
+    return frames, "\n".join(lines[index:])
+
+
+def unhandled_error(result: dict) -> dict | None:
+    """The error payload the AWS Python runtime writes for an unhandled exception
+    ({errorMessage, errorType, stackTrace}; the runtime's errorType is the exception
+    class's name and the stack trace lists the function's own frames), recovered from
+    ministack's result; None when the result is no such error or carries no traceback."""
+    body = result.get("body")
+    if not result.get("error") or not isinstance(body, dict):
+        return None
+    if body.get("errorType") != _GENERIC_ERROR_TYPE:
+        return {k: body[k] for k in ("errorMessage", "errorType", "stackTrace") if k in body}
+    log = result.get("log") or ""
+    if _TRACEBACK_START not in log:
+        return None
+    frames, exception = _frames_and_exception(log[log.rindex(_TRACEBACK_START):])
+    while frames and _WORKER_BOOTSTRAP in frames[0].split(",", 1)[0]:
+        frames.pop(0)
+    qualified = exception.split(":", 1)[0].strip() if exception else ""
+    if not qualified or " " in qualified:
+        return None
+    return {"errorMessage": body.get("errorMessage", ""), "errorType": qualified.rsplit(".", 1)[-1],
+            "stackTrace": frames}
+
+
+def warm_executor():
+    """ministack's executor for Python/Node.js functions in warm worker processes."""
+    from ministack.services import lambda_svc
+
+    return lambda_svc._execute_function_warm
