@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 from ..conftest import drain, wait_for
 from .conftest import wait_state
@@ -45,6 +46,8 @@ def test_dynamodb_stream_records_reach_the_target_in_order(aws, unique, queue, p
     assert [(r["eventName"], r["dynamodb"]["Keys"]["id"]["S"]) for r in records] == [
         ("INSERT", "before-the-pipe"), ("INSERT", "after")]
     assert {(r["eventSource"], r["eventSourceARN"]) for r in records} == {("aws:dynamodb", stream_arn)}
+    # epoch seconds, as MaximumRecordAgeInSeconds measures them (test_stream_record_age.py)
+    assert abs(records[-1]["dynamodb"]["ApproximateCreationDateTime"] - time.time()) < 60
 
 
 def _kinesis_stream(aws, unique) -> tuple[str, str]:
@@ -80,6 +83,8 @@ def test_kinesis_latest_position_and_decoded_data_filtering(aws, unique, queue, 
     assert (record["eventSource"], record["partitionKey"], record["eventSourceARN"]) == (
         "aws:kinesis", "Seattle", stream_arn)
     assert record["eventID"] == f"shardId-000000000000:{record['sequenceNumber']}"
+    # epoch seconds ("approximateArrivalTimestamp": 1545084650.987 in the page's sample event)
+    assert abs(record["approximateArrivalTimestamp"] - time.time()) < 60
 
 
 POISON = """
