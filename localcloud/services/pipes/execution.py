@@ -4,10 +4,11 @@ Returns the source records that failed (to stay on the source and be retried); t
 were delivered or filtered out. As the Pipes user guide has it:
 
 * filtered-out records are done with ("EventBridge Pipes filtering");
-* an enrichment answering a JSON array makes that array the batch for the target, an
-  empty array ends the execution with nothing to deliver ("Filtering events using
-  enrichment"); an enrichment failure fails the whole batch (partial batch failure
-  handling of the enrichment is not supported);
+* an enrichment answering a JSON array makes that array the batch for the target; an
+  empty answer ("", {} or []) ends the execution with nothing to deliver, and anything
+  else is one event ("Filtering events using enrichment"); an enrichment failure fails
+  the whole batch; "partial batch failure handling of the enrichment is not supported",
+  so an enrichment's ``batchItemFailures`` object is, like any answer, passed on;
 * a target reporting failed entries (batch APIs) or ``batchItemFailures`` (Lambda, Step
   Functions, API Gateway, API destinations) fails only those records; an
   ``itemIdentifier`` that is empty, null or names no record of the batch fails it all.
@@ -83,11 +84,18 @@ def _enrichment_stage(definition: dict, events: list, log: ExecutionLog) -> list
                  error=result.error)
         log.step("EnrichmentStageFailed", "ERROR", error=result.error)
         return None
-    output = result.response
-    output = [] if output is None else output if isinstance(output, list) else [output]
+    output = enrichment_events(result.response)
     log.step("EnrichmentInvocationSucceeded", "TRACE", request=result.request, response=result.raw_response)
     log.step("EnrichmentStageSucceeded", "INFO", payload=output)
     return output
+
+
+def enrichment_events(answer) -> list:
+    """The events one enrichment answer makes: "If you don't want to invoke the target,
+    return an empty response, such as "", {}, or []"; a JSON array is the events."""
+    if isinstance(answer, list):
+        return answer
+    return [] if answer in (None, "", {}) else [answer]
 
 
 def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payloads: list[str]) -> Result:
@@ -102,10 +110,7 @@ def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payl
         responses.append(result.raw_response)
         if not result.ok:
             return Result(False, request=requests, raw_response=responses, error=result.error)
-        if isinstance(result.response, list):
-            outputs.extend(result.response)
-        elif result.response is not None:
-            outputs.append(result.response)
+        outputs.extend(enrichment_events(result.response))
     return Result(True, response=outputs, request=requests, raw_response=responses)
 
 
