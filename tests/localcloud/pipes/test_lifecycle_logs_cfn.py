@@ -98,6 +98,14 @@ def test_logs_at_trace_with_execution_data_and_at_error(aws, unique, queue, func
     assert len({r["executionId"] for r in records}) == 1
     assert {r["resourceArn"] for r in records} == {arn}
     assert json.loads(records[0]["payload"])[0]["body"] == "logged"
+    # execution data only where eb-pipes-logs.html puts it: payload at the steps where the
+    # batch may have changed, awsRequest/awsResponse once an invocation is done
+    invocations = ["EnrichmentInvocationSucceeded", "TargetInvocationSucceeded"]
+    assert {name: [r["messageType"] for r in records if name in r] for name in ("payload", "awsRequest",
+                                                                             "awsResponse")} == {
+        "payload": ["ExecutionStarted", "EnrichmentStageSucceeded", "TargetStageSucceeded"],
+        "awsRequest": invocations, "awsResponse": invocations}
+    assert json.loads(records[-2]["payload"]) == [{"enriched": True}]  # the batch the target got
     assert set(records[0]) >= {"executionId", "timestamp", "messageType", "resourceArn", "logLevel", "payload"}
 
     # ERROR: only the failure steps, and no execution data unless asked for

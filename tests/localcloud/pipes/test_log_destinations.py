@@ -1,4 +1,5 @@
-"""Pipe logs delivered to Firehose and to S3, the two destinations besides CloudWatch Logs.
+"""Pipe logs delivered to Firehose and to S3, the two destinations besides CloudWatch Logs,
+and records cut to 256 KB.
 
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-logs.html: "Firehose
 stream logs: EventBridge delivers log records to a Firehose delivery stream"; "Amazon S3
@@ -8,13 +9,14 @@ https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-logs-schema.ht
 OutputFormat: "EventBridge currently only supports json formatting"
 (https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_S3LogDestinationParameters.html).
 The execution role writes them: firehose:PutRecordBatch, s3:PutObject (eb-pipes-logs.html).
+Truncation: eb-pipes-logs.html, "Truncating execution data in EventBridge Pipes log records".
 """
 
 from __future__ import annotations
 
 import json
 
-from ..conftest import ACCOUNT_A, wait_for
+from ..conftest import ACCOUNT_A, REGION, drain, wait_for
 from .conftest import sqs_source_grants
 
 INFO_STEPS = ["ExecutionStarted", "TargetStageEntered", "TargetStageSucceeded", "ExecutionSucceeded"]
@@ -81,3 +83,60 @@ def test_logs_to_s3_are_objects_under_the_prefix(aws, unique, queue, pipe_role):
     assert _records(s3, bucket, prefix="pipe-logs/") == records  # every object under the prefix
     _assert_one_execution(records, pipe_arn, "logged to s3")
     assert [r["messageType"] for r in records] == INFO_STEPS  # one object per execution, steps in order
+
+
+ECHO = "def handler(event, context):\n    return event\n"
+LIMIT = 256 * 1024
+
+
+def test_records_over_256_kb_have_their_execution_data_cut_and_named(aws, unique, queue, function, pipe_role):
+    """"If a Amazon CloudWatch Logs destination is configured, the log records delivered to
+    all destinations have a limit of 256kb"; EventBridge "truncates the execution data
+    fields, in the following order [payload, awsRequest, awsResponse] ... each field
+    entirely before progressing to truncate the next field ... by removing characters from
+    the end", and "the truncatedFields field includes a list of the truncated data fields"."""
+    sqs, s3, logs = aws("sqs"), aws("s3"), aws("logs")
+    large = {"MaximumMessageSize": str(1024 * 1024)}
+    (source_url, source_arn), (target_url, target_arn) = queue("logcut-src", **large), queue("logcut-dst", **large)
+    echo = function(ECHO)
+    group, bucket = f"/aws/vendedlogs/pipes/{unique('logcut')}", unique("logcut")
+    logs.create_log_group(logGroupName=group)
+    s3.create_bucket(Bucket=bucket)
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT_A}:log-group:{group}"
+    role = pipe_role({**sqs_source_grants(source_arn), "lambda:InvokeFunction": echo, "sqs:SendMessage": target_arn,
+                      "logs:CreateLogStream,logs:PutLogEvents": group_arn + ":*",
+                      "s3:PutObject": f"arn:aws:s3:::{bucket}/*"})
+    pipe_arn = aws("pipes").create_pipe(
+        Name=unique("logcut"), RoleArn=role, Source=source_arn, Target=target_arn, Enrichment=echo,
+        LogConfiguration={"Level": "TRACE", "IncludeExecutionData": ["ALL"],
+                          "CloudwatchLogsLogDestination": {"LogGroupArn": group_arn},
+                          "S3LogDestination": {"BucketName": bucket, "BucketOwner": ACCOUNT_A}})["Arn"]
+    body = "x" * 300_000
+    sqs.send_message(QueueUrl=source_url, MessageBody=body)
+    assert [len(json.loads(m["Body"])["body"]) for m in drain(sqs, target_url, expected=1, timeout=20)] == [300_000]
+
+    def written():
+        try:
+            events = logs.filter_log_events(logGroupName=group)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return [e["message"] for e in events if json.loads(e["message"]).get("resourceArn") == pipe_arn]
+
+    messages = wait_for(lambda: (found := written()) and '"ExecutionSucceeded"' in found[-1] and found, timeout=20)
+    assert messages, "the execution was not logged"
+    assert max(len(m.encode()) for m in messages) <= LIMIT
+    by_step = {r["messageType"]: r for r in map(json.loads, messages)}
+
+    started = by_step["ExecutionStarted"]  # the 300 KB batch: payload cut to fill the record
+    assert started["truncatedFields"] == ["payload"]
+    assert started["payload"].startswith('[{"messageId":') and started["payload"].endswith("x")
+    assert len(json.dumps(started, ensure_ascii=False).encode()) > LIMIT - 16
+    # the enrichment's request and its echo, both over 256 KB: the request emptied, then the response cut
+    invoked = by_step["EnrichmentInvocationSucceeded"]
+    assert invoked["truncatedFields"] == ["awsRequest", "awsResponse"]
+    assert invoked["awsRequest"] == "" and invoked["awsResponse"].startswith('[{"messageId":')
+    delivered = by_step["TargetInvocationSucceeded"]  # a large request, a small response
+    assert delivered["truncatedFields"] == ["awsRequest"] and json.loads(delivered["awsResponse"])
+    assert "truncatedFields" not in by_step["ExecutionSucceeded"]
+    # the same records, cut the same way, reach the other destination
+    assert {r["messageType"]: r for r in _records(s3, bucket)} == by_step
