@@ -67,6 +67,14 @@ def test_validation_errors(aws, unique, queue, pipe_role):
     with pytest.raises(ClientError) as cross:
         pipes.create_pipe(Name=unique("val"), RoleArn=role, Source=source_arn, Target=other_region)
     assert cross.value.response["Error"]["Message"] == "Creating cross-region pipe is not permitted."
+    # "EventBridge Pipes does not support first-in first-out (FIFO) DLQs for stream sources"
+    # (eb-pipes-error-troubleshooting.html, "Pipe DLQ behavior"; the message is ours)
+    stream = f"arn:aws:kinesis:{REGION}:{ACCOUNT_A}:stream/{unique('val-stream')}"
+    with pytest.raises(ClientError) as fifo_dlq:
+        pipes.create_pipe(Name=unique("val"), RoleArn=role, Source=stream, Target=target_arn, SourceParameters={
+            "KinesisStreamParameters": {"StartingPosition": "LATEST",
+                                        "DeadLetterConfig": {"Arn": f"{target_arn}-dlq.fifo"}}})
+    assert fifo_dlq.value.response["Error"]["Code"] == "ValidationException"
     name = unique("val-dup")
     pipes.create_pipe(Name=name, RoleArn=role, Source=source_arn, Target=target_arn, DesiredState="STOPPED")
     with pytest.raises(ClientError) as duplicate:
