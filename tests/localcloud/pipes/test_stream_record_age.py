@@ -1,9 +1,11 @@
 """MaximumRecordAgeInSeconds for stream sources: "Discard records older than the specified
 age. The default value is -1, which sets the maximum age to infinite"; MaximumRetryAttempts
--1 "retries failed records until the record expires in the event source"; what is discarded
-goes to the DeadLetterConfig.
+-1 "retries failed records until the record expires in the event source".
 https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceKinesisStreamParameters.html
 https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceDynamoDBStreamParameters.html
+"MaximumRecordAgeInSeconds controls when the pipe poller will give up on the event and deliver
+it to the DLQ" (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-error-troubleshooting.html,
+"Pipe DLQ behavior"); the description of what was given up on is Lambda's documented one.
 
 A record must be older than the limit, and AWS's smallest limit is a minute (the console's
 "Maximum age of event" starts at 00:01; CDK's pipes-sources-alpha refuses less than 60 s),
