@@ -18,6 +18,10 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
+    from localcloud.services.apigateway import owner_scope, proxy_errors
+    from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
+    from localcloud.services.awslambda import bootstraps, environments, log_capture, runtimes
+    from localcloud.services.cloudformation import custom_resources
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import api_shapes, cross_account, log_targets, put_events, state_machine_targets
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
@@ -32,6 +36,7 @@ def _registry() -> list[Extension]:
         lambda_tasks,
         payload_limits,
     )
+    from localcloud.services.states import cloudformation as state_machine_cloudformation
 
     return [
         bounded_history.EXTENSION,
@@ -54,6 +59,16 @@ def _registry() -> list[Extension]:
         sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        custom_resources.CALLBACKS,
+        custom_resources.FAILURES,
+        owner_scope.EXTENSION,
+        proxy_errors.EXTENSION,
+        http_api_cloudformation.EXTENSION,
+        state_machine_cloudformation.EXTENSION,
+        environments.EXTENSION,
+        bootstraps.EXTENSION,
+        runtimes.EXTENSION,
+        log_capture.EXTENSION,
         message_move_tasks.EXTENSION,
     ]
 
@@ -89,12 +104,29 @@ def start_all() -> None:
         extension.start()
 
 
-def stop_all() -> None:
+def _each_active(hook: str) -> None:
+    """Call ``hook`` of every active extension; one that fails does not stop the others."""
     for extension in _active():
         try:
-            extension.stop()
+            getattr(extension, hook)()
         except Exception:
-            logger.exception("stopping extension %s failed", extension.name)
+            logger.exception("%s of extension %s failed", hook, extension.name)
+
+
+def stop_all() -> None:
+    _each_active("stop")
+
+
+def release_all() -> None:
+    _each_active("release")
+
+
+def health_sections() -> dict:
+    sections: dict = {}
+    for extension in _active():
+        if extension.health:
+            sections.update(extension.health())
+    return sections
 
 
 def quiesce(timeout: float) -> bool:

@@ -47,6 +47,9 @@ def serve() -> None:
     settings.pid_file.write_text(str(os.getpid()))
     try:
         asyncio.run(main())
+        from localcloud import registry
+
+        registry.release_all()
     finally:
         try:
             if settings.pid_file.read_text().strip() == str(os.getpid()):

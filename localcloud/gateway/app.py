@@ -54,6 +54,7 @@ def build_app(settings: Settings):
             "extensions": installed,
             "persistence": settings.persist,
             "uptime_s": round(time.monotonic() - started, 3),
+            **registry.health_sections(),
         }).encode()
         await respond(send, 200, {"content-type": "application/json"}, body)
 

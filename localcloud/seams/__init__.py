@@ -9,6 +9,7 @@ code is copied here.
 """
 
 from localcloud.seams import (  # the package's face: seams.events.…, seams.sqs.…
+    apigateway,
     apigatewayv2,
     awslambda,
     cloudformation,
@@ -40,8 +41,9 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "router",
-    "scopes", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync",
+    "apigateway", "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence",
+    "pipes", "router", "scopes", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api",
+    "call_json_api_sync",
     "call_query_api_sync", "current_account",
     "current_region", "decode_json", "ministack_app", "ministack_version", "new_id", "request_scope",
     "service_handler", "wrap_service_handler",

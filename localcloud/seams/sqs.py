@@ -40,9 +40,11 @@ def message_record(message: dict, queue_arn: str, region: str) -> dict:
         "SenderId": system.get("SenderId", ""),
         "ApproximateFirstReceiveTimestamp": str(int((message.get("first_receive_at") or 0) * 1000)),
     }
-    for key in ("MessageGroupId", "MessageDeduplicationId", "SequenceNumber"):
-        if system.get(key):
-            attributes[key] = system[key]
+    # FIFO queues: ministack keeps these beside the message, not among its system attributes.
+    for key, field in (("MessageGroupId", "group_id"), ("MessageDeduplicationId", "dedup_id"),
+                       ("SequenceNumber", "seq")):
+        if message.get(field):
+            attributes[key] = message[field]
     return {
         "messageId": message["id"],
         "receiptHandle": message["receipt_handle"],
