@@ -17,12 +17,33 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, dynamodb, logs, pipes
+    from localcloud.services.apigateway import owner_scope, proxy_errors
+    from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
+    from localcloud.services.awslambda import bootstraps, environments, log_capture, runtimes
+    from localcloud.services.cloudformation import custom_resources
     from localcloud.services.events import cloudformation as events_cloudformation
-    from localcloud.services.events import archives, cross_account, log_targets
+    from localcloud.services.events import (
+        api_shapes,
+        archives,
+        cross_account,
+        log_targets,
+        put_events,
+        state_machine_targets,
+    )
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
-    from localcloud.services.sqs import message_move_tasks
+    from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
     from localcloud.services.sqs import retention as sqs_retention
-    from localcloud.services.states import bounded_history, express_start
+    from localcloud.services.sqs import validation as sqs_validation
+    from localcloud.services.states import (
+        bounded_history,
+        context_object,
+        execution_logs,
+        express_executions,
+        express_start,
+        lambda_tasks,
+        payload_limits,
+    )
+    from localcloud.services.states import cloudformation as state_machine_cloudformation
 
     return [
         logs.EXTENSION,
@@ -33,11 +54,32 @@ def _registry() -> list[Extension]:
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
+        put_events.EXTENSION,
+        state_machine_targets.EXTENSION,
+        api_shapes.EXTENSION,
         log_targets.EXTENSION,
         express_start.EXTENSION,
+        express_executions.EXTENSION,
+        payload_limits.EXTENSION,
+        context_object.EXTENSION,
+        lambda_tasks.EXTENSION,
+        execution_logs.EXTENSION,
         apigatewayv2.EXTENSION,
+        receipt_handles.EXTENSION,
+        fifo_order.EXTENSION,
+        sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        custom_resources.CALLBACKS,
+        custom_resources.FAILURES,
+        owner_scope.EXTENSION,
+        proxy_errors.EXTENSION,
+        http_api_cloudformation.EXTENSION,
+        state_machine_cloudformation.EXTENSION,
+        environments.EXTENSION,
+        bootstraps.EXTENSION,
+        runtimes.EXTENSION,
+        log_capture.EXTENSION,
         message_move_tasks.EXTENSION,
     ]
 
@@ -73,12 +115,29 @@ def start_all() -> None:
         extension.start()
 
 
-def stop_all() -> None:
+def _each_active(hook: str) -> None:
+    """Call ``hook`` of every active extension; one that fails does not stop the others."""
     for extension in _active():
         try:
-            extension.stop()
+            getattr(extension, hook)()
         except Exception:
-            logger.exception("stopping extension %s failed", extension.name)
+            logger.exception("%s of extension %s failed", hook, extension.name)
+
+
+def stop_all() -> None:
+    _each_active("stop")
+
+
+def release_all() -> None:
+    _each_active("release")
+
+
+def health_sections() -> dict:
+    sections: dict = {}
+    for extension in _active():
+        if extension.health:
+            sections.update(extension.health())
+    return sections
 
 
 def quiesce(timeout: float) -> bool:

@@ -11,7 +11,7 @@ import sys
 
 from hypercorn.utils import LifespanFailureError
 
-from localcloud.gateway import build_app
+from localcloud.gateway import build_app, framing
 from localcloud.settings import load_settings
 from localcloud.state import StateUnreadable
 
@@ -35,6 +35,7 @@ def serve() -> None:
     config.keep_alive_timeout = 75
     config.loglevel = os.environ.get("LOCALCLOUD_LOG_LEVEL", "WARNING")
     config.accesslog = None
+    framing.install()
 
     shutdown = asyncio.Event()
 
@@ -57,6 +58,9 @@ def serve() -> None:
     exit_code = 0
     try:
         asyncio.run(main())
+        from localcloud import registry
+
+        registry.release_all()
     except LifespanFailureError as error:  # the cause is in the log already
         print(f"local cloud cannot start: {error}", file=sys.stderr, flush=True)
         exit_code = 2

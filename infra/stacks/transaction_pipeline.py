@@ -151,6 +151,7 @@ class TransactionPipelineStack(Stack):
             "WorkflowDeadLetterQueueUrl": workflow_dlq.queue_url,
             "RuleDeadLetterQueueUrl": rule_dlq.queue_url,
             "StateMachineArn": workflow.state_machine.state_machine_arn,
+            "WorkflowLogGroupName": workflow.log_group.log_group_name,
             "RecorderFunctionName": recorder.function.function_name,
             "RecorderLogGroupName": recorder.log_group.log_group_name,
             "DomainEventBusArn": domain_bus_arn,

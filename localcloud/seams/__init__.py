@@ -9,6 +9,7 @@ code is copied here.
 """
 
 from localcloud.seams import (  # the package's face: seams.events.…, seams.sqs.…
+    apigateway,
     apigatewayv2,
     awslambda,
     cloudformation,
@@ -19,6 +20,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     organizations,
     persistence,
     pipes,
+    router,
     scopes,
     sqs,
     states,
@@ -43,9 +45,9 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "awslambda", "cloudformation", "dynamodb", "event_archives", "events", "logs", "organizations",
-    "persistence", "pipes", "scopes", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api",
-    "call_json_api_sync", "call_query_api_sync", "current_account", "current_region", "decode_json", "error_response",
-    "json_response", "ministack_app", "ministack_version", "new_id", "request_scope", "service_handler",
-    "wrap_service_handler",
+    "apigateway", "apigatewayv2", "awslambda", "cloudformation", "dynamodb", "event_archives", "events", "logs",
+    "organizations", "persistence", "pipes", "router", "scopes", "sqs", "states", "ServiceHandler",
+    "call_handler_sync", "call_json_api", "call_json_api_sync", "call_query_api_sync", "current_account",
+    "current_region", "decode_json", "error_response", "json_response", "ministack_app", "ministack_version",
+    "new_id", "request_scope", "service_handler", "wrap_service_handler",
 ]

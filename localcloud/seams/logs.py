@@ -20,9 +20,10 @@ def module():
 
 def action(name: str, payload: dict) -> tuple[int, dict]:
     """Run a CloudWatch Logs API action synchronously in the current request scope
-    (rule targets, access logs). Looked up at call time, so it runs our replacements."""
+    (rule targets, access logs, Lambda logs). Looked up at call time, so it runs our replacements."""
     cloudwatch_logs = module()
-    handler = {"CreateLogStream": cloudwatch_logs._create_log_stream,
+    handler = {"CreateLogGroup": cloudwatch_logs._create_log_group,
+               "CreateLogStream": cloudwatch_logs._create_log_stream,
                "PutLogEvents": cloudwatch_logs._put_log_events}[name]
     status, _headers, body = handler(payload)
     return decode_json(status, body)

@@ -20,7 +20,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,14 +117,15 @@ class LocalCloud:
         return f"{api_id}.execute-api.localhost.localstack.cloud:{self.port}"
 
 
-@pytest.fixture(scope="session")
-def localcloud(tmp_path_factory) -> LocalCloud:
-    home = tmp_path_factory.mktemp("localcloud-home")
+@contextmanager
+def own_local_cloud(home: Path, **env: str) -> Iterator[LocalCloud]:
+    """A local cloud of its own on a free port, with ``env`` on top of a clean environment;
+    stopped (by its PID) when the block ends."""
     port = free_port()
     log = home / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home),
+            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home, **env),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     endpoint = f"http://127.0.0.1:{port}"
@@ -132,6 +134,12 @@ def localcloud(tmp_path_factory) -> LocalCloud:
         yield LocalCloud(endpoint=endpoint, port=port, home=home, log=log, process=process, health=found)
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def localcloud(tmp_path_factory) -> LocalCloud:
+    with own_local_cloud(tmp_path_factory.mktemp("localcloud-home")) as cloud:
+        yield cloud
 
 
 ClientFactory = Callable[..., object]

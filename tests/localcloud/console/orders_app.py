@@ -6,8 +6,11 @@ account; the hub delivers to a shipping account's bus (a consumer Lambda there) 
 the hub bus of a second region. Roles, bus policies and log permissions are what AWS
 requires, so strict IAM finds what it needs.
 
-``take_bus_down()`` deletes the orders bus (the pipe's target) to force a failure;
-``bring_bus_back()`` creates it again with its archive and rule.
+``break_the_pipe()`` makes the pipe put its events with a source only AWS may use
+("aws.orders"), so PutEvents fails every entry (NotAuthorizedForSourceException) and the
+records stay on the queue until its dead-letter queue; ``mend_the_pipe()`` puts the source
+back. (Deleting the pipe's target bus would not do: EventBridge accepts events for a bus
+that does not exist, and the pipe takes the records.)
 """
 
 from __future__ import annotations
@@ -148,14 +151,14 @@ class OrdersApp:
                 "Parameters": {"FunctionName": self.arns["recorder"], "Payload.$": "$"}, "End": True}}}),
             loggingConfiguration={"level": "ALL", "includeExecutionData": True, "destinations": [
                 {"cloudWatchLogsLogGroup": {"logGroupArn": self.arns["workflow_logs"] + ":*"}}]})["stateMachineArn"]
-        self.bring_bus_back()
-        pipe_role = self.role(ORDERS, "orders-pipe", "pipes.amazonaws.com", (
+        self._create_bus()
+        self.arns["pipe_role"] = pipe_role = self.role(ORDERS, "orders-pipe", "pipes.amazonaws.com", (
             ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], self.arns["queue"]),
             (["events:PutEvents"], self.arns["bus"]))
         self.aws("pipes", ORDERS, REGION).create_pipe(
             Name=self.name("orders-pipe"), RoleArn=pipe_role, Source=self.arns["queue"], Target=self.arns["bus"],
             SourceParameters={"SqsQueueParameters": {"BatchSize": 10, "MaximumBatchingWindowInSeconds": 0}},
-            TargetParameters={"EventBridgeEventBusParameters": {"Source": "orders.api", "DetailType": "OrderReceived"}})
+            TargetParameters=self._pipe_target("orders.api"))
         gateway = self.aws("apigatewayv2", ORDERS, REGION)
         self.arns["api_id"] = api = gateway.create_api(Name=self.name("orders-api"), ProtocolType="HTTP")["ApiId"]
         gateway.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
@@ -167,7 +170,7 @@ class OrdersApp:
         gateway.create_route(ApiId=api, RouteKey="POST /", Target=f"integrations/{integration}")
         return self
 
-    def bring_bus_back(self) -> None:
+    def _create_bus(self) -> None:
         events = self.aws("events", ORDERS, REGION)
         self.arns["bus"] = events.create_event_bus(Name=self.name("orders-bus"))["EventBusArn"]
         events.create_archive(ArchiveName=self.name("orders-archive"), EventSourceArn=self.arns["bus"],
@@ -176,10 +179,16 @@ class OrdersApp:
             "Arn": self.arns["workflow"], "RoleArn": self.role(ORDERS, f"start-{uuid.uuid4().hex[:4]}", "events.amazonaws.com",
                                                                (["states:StartExecution"], self.arns["workflow"]))})
 
-    def take_bus_down(self) -> None:
-        events = self.aws("events", ORDERS, REGION)
-        bus = self.name("orders-bus")
-        events.remove_targets(Rule=self.name("order-received"), EventBusName=bus, Ids=["t"])
-        events.delete_rule(Name=self.name("order-received"), EventBusName=bus)
-        events.delete_archive(ArchiveName=self.name("orders-archive"))
-        events.delete_event_bus(Name=bus)
+    @staticmethod
+    def _pipe_target(source: str) -> dict:
+        return {"EventBridgeEventBusParameters": {"Source": source, "DetailType": "OrderReceived"}}
+
+    def _update_pipe_source(self, source: str) -> None:
+        self.aws("pipes", ORDERS, REGION).update_pipe(Name=self.name("orders-pipe"), RoleArn=self.arns["pipe_role"],
+                                                      TargetParameters=self._pipe_target(source))
+
+    def break_the_pipe(self) -> None:
+        self._update_pipe_source("aws.orders")
+
+    def mend_the_pipe(self) -> None:
+        self._update_pipe_source("orders.api")

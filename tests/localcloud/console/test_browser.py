@@ -59,7 +59,7 @@ def test_a_dead_lettered_transaction_shows_its_dead_letter_and_a_redrive_brings_
         page, console, orders, localcloud):
     body = json.dumps({"order": str(uuid.uuid4()), "items": ["cake"]})
     sha = sha256_hex(body)
-    orders.take_bus_down()  # the pipe's target: records fail, come back, and move to the dead-letter queue
+    orders.break_the_pipe()  # its PutEvents fails: records come back, and move to the dead-letter queue
     try:
         post_order(localcloud, orders, body)
         page.goto(f"{console.base}journey?sha={sha}")
@@ -75,7 +75,7 @@ def test_a_dead_lettered_transaction_shows_its_dead_letter_and_a_redrive_brings_
         page.goto(console.base)  # the dead letters panel lists it, linked to its journey
         page.locator(f"#dead-letters a[href$='{sha}']").wait_for(timeout=JOURNEY_TIMEOUT_MS)
     finally:
-        orders.bring_bus_back()
+        orders.mend_the_pipe()
 
     page.goto(f"{console.base}journey?sha={sha}")
     page.locator(".dead-entry").get_by_role("button", name="Redrive to source queue").click()

@@ -1,7 +1,9 @@
-"""The one port: health, the data planes our extensions serve, then ministack.
+"""The one port: health, then every request's body read whole (within its limit), then
+the console, the data planes our extensions serve (an HTTP API's routes), then
+ministack's ASGI app for the AWS APIs.
 
-Requests flow down from here: our own paths first, then each extension's data plane
-(an HTTP API's routes), then ministack's ASGI app for the AWS APIs.
+Nothing past the door sees a request before its body is complete: a refused or
+abandoned request delivers nothing (framing.py guards the bytes on the wire).
 """
 
 from __future__ import annotations
@@ -10,11 +12,22 @@ import json
 import logging
 import os
 import time
+from urllib.parse import parse_qs
 
+from localcloud.gateway import limits, shapes
 from localcloud.settings import Settings, prepare_ministack_environment
 
 HEALTH_PATH = "/_localcloud/health"
 logger = logging.getLogger("localcloud")
+
+
+async def respond(send, status: int, headers: dict, body: bytes, close: bool = False) -> None:
+    encoded = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+    encoded.append((b"content-length", str(len(body)).encode()))
+    if close:
+        encoded.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body})
 
 
 def build_app(settings: Settings):
@@ -30,22 +43,23 @@ def build_app(settings: Settings):
 
     state.open_storage(settings.home, settings.persist)
     installed = registry.install_all()
+    shapes.install()  # outermost around every service handler, the extensions' wrappers included
     console_app = console.start(settings)
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
+    version = seams.ministack_version()  # reads package metadata from disk: once, not per health check
 
     async def health(send) -> None:
         body = json.dumps({
             "status": "running",
-            "ministack": seams.ministack_version(),
+            "ministack": version,
             "extensions": installed,
             "persistence": settings.persist,
             "uptime_s": round(time.monotonic() - started, 3),
+            **registry.health_sections(),
         }).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, 200, {"content-type": "application/json"}, body)
 
     async def lifespan(scope, receive, send):
         async def send_then_hook(message):
@@ -67,6 +81,25 @@ def build_app(settings: Settings):
 
         await ministack_app(scope, receive_then_hook, send_then_hook)
 
+    async def whole_body(scope, receive, send):
+        """The request's body within its limit, a ``receive`` that replays it; None when
+        the request was refused or abandoned (then nothing else sees it)."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        declared = limits.declared_length(headers)
+        if declared is not None and declared <= limits.WITHIN_EVERY_LIMIT:
+            body = await limits.read_body(receive, limits.WITHIN_EVERY_LIMIT)  # most requests: no limit to look up
+            return None if body is None else limits.replay(body, receive)
+        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+        limit = limits.limit_for(scope["method"], scope["path"], headers, query)
+        try:
+            if declared is not None and declared > limit.max_bytes:
+                raise limits.TooLarge()
+            body = await limits.read_body(receive, limit.max_bytes)
+        except limits.TooLarge:
+            await respond(send, *limit.refusal(), close=True)
+            return None
+        return None if body is None else limits.replay(body, receive)
+
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
             await lifespan(scope, receive, send)
@@ -74,6 +107,9 @@ def build_app(settings: Settings):
         if scope["type"] == "http":
             if scope["path"] == HEALTH_PATH:
                 await health(send)
+                return
+            receive = await whole_body(scope, receive, send)
+            if receive is None:
                 return
             if await console_app(scope, receive, send):
                 return
