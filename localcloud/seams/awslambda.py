@@ -80,6 +80,7 @@ def reap_idle_workers(idle_seconds: float) -> int:
     lambda_runtime.kill_workers(doomed)
     return len(doomed)
 
+
 def wrap_execution(make_wrapper: Callable[[Callable], Callable]) -> None:
     """``_execute_function_with_config_scope(func, event)`` runs one invocation for the
     services that invoke a function in-process (CloudFormation custom resources, Step

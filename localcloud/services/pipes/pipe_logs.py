@@ -131,13 +131,31 @@ def _to_log_group(definition: dict, destination: dict, records: list[dict]) -> N
     permissions.require(definition, ("logs:CreateLogStream", "logs:PutLogEvents"), arn)
     stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/{definition.get('Name', '')}"
     account, region = _scope(arn)
+    events = [{"timestamp": r["timestamp"], "message": json.dumps(r, ensure_ascii=False)} for r in records]
     with seams.request_scope(account, region):
         seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
-        status, body = seams.logs.action("PutLogEvents", {
-            "logGroupName": group, "logStreamName": stream,
-            "logEvents": [{"timestamp": r["timestamp"], "message": json.dumps(r, ensure_ascii=False)} for r in records]})
-    if status >= 400:
-        logger.warning("pipe %s: PutLogEvents to %s refused: %s", definition.get("Name"), group, body)
+        for batch in _batches(events):
+            status, body = seams.logs.action("PutLogEvents", {"logGroupName": group, "logStreamName": stream,
+                                                              "logEvents": batch})
+            if status >= 400:
+                logger.warning("pipe %s: PutLogEvents to %s refused: %s", definition.get("Name"), group, body)
+
+
+_BATCH_BYTES, _EVENT_OVERHEAD = 1_048_576, 26  # PutLogEvents: messages plus 26 bytes each, per call
+
+
+def _batches(events: list[dict]) -> list[list[dict]]:
+    """Consecutive batches within PutLogEvents' size limit (records are up to 256 KB each)."""
+    batches: list[list[dict]] = [[]]
+    size = 0
+    for event in events:
+        cost = len(event["message"].encode()) + _EVENT_OVERHEAD
+        if batches[-1] and size + cost > _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(event)
+        size += cost
+    return batches
 
 
 def _to_firehose(definition: dict, destination: dict, records: list[dict]) -> None:
