@@ -264,7 +264,8 @@ def _function(aws, unique, code: str) -> str:
 def test_a_function_writes_one_stream_per_execution_environment(aws, unique):
     # "Each log stream corresponds to an instance of your function" (Lambda developer guide,
     # monitoring-cloudwatchlogs): sequential invocations share their environment's stream.
-    # Each line of output is one log event, split on newlines only.
+    # Each line of output is one log event, split on newlines only, and ends with its newline
+    # (tests/parity/test_lambda.py pins the newline against AWS's get-log-events output).
     name = _function(aws, unique, "def handler(event, context):\n    print('first\\u2028line')\n"
                                   "    print('second')\n    return 'ok'\n")
     lam, logs = aws("lambda"), aws("logs")
@@ -277,4 +278,4 @@ def test_a_function_writes_one_stream_per_execution_environment(aws, unique):
     messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
     assert sum(m.startswith("START RequestId: ") for m in messages) == 3
     assert sum(m.startswith("REPORT RequestId: ") for m in messages) == 3
-    assert messages.count("first\u2028line") == 3 and messages.count("second") == 3
+    assert messages.count("first\u2028line\n") == 3 and messages.count("second\n") == 3
