@@ -204,3 +204,35 @@ def test_a_target_receives_the_event_as_compact_json(aws, unique, bus):
     assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources",
                            "detail"]
 
+
+
+def test_a_log_group_target_writes_the_event_as_every_target_receives_it(aws, unique, bus):
+    # LS: TestEventsTargetCloudWatchLogs::test_put_events_with_target_cloudwatch_logs
+    # (tests/aws/services/events/test_events_targets.snapshot.json): one log event whose message is
+    # the event, envelope in the order version, id, detail-type, source, account, time, region,
+    # resources, detail; CloudWatch Logs targets need a resource policy for events.amazonaws.com
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-cloudwatchlogs-permissions).
+    # Found deploying aws-samples/serverless-patterns apigw-http-api-eventbridge-cdk unchanged.
+    logs, events = aws("logs"), aws("events")
+    group = f"/aws/events/{unique('parity-log-target')}"
+    logs.create_log_group(logGroupName=group)
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT_A}:log-group:{group}"
+    logs.put_resource_policy(policyName=unique("events-to-logs"), policyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                       "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group_arn}:*"}]}))
+    rule = unique("to-logs")
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [SOURCE]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "logs", "Arn": group_arn}])
+    event_id = events.put_events(Entries=[entry(bus, Detail=json.dumps({"note": "Zahlung über 100 €"}))])[
+        "Entries"][0]["EventId"]
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=10)
+    found: list[dict] = []
+    while not found and datetime.now(timezone.utc) < deadline:
+        found = logs.filter_log_events(logGroupName=group)["events"]
+    [logged] = found
+    event = json.loads(logged["message"])
+    assert logged["logStreamName"] == event_id == event["id"]
+    assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                           "detail"]
+    assert logged["message"] == json.dumps(event, separators=(",", ":"), ensure_ascii=False)

@@ -1,8 +1,9 @@
 """EventBridge rule targets that are CloudWatch Logs log groups.
 
 ministack 1.5.33 accepts a log-group target but logs "unsupported target type" and
-delivers nothing. As on AWS, each event becomes one log event (the event as JSON) in a
-stream named after the event id, in the log group the target ARN names.
+delivers nothing. As on AWS, each event becomes one log event (the event as JSON, written
+as every target receives it: compact, UTF-8, the envelope in AWS's field order) in a stream
+named after the event id, in the log group the target ARN names.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 from localcloud import seams
 from localcloud.extension import Extension
+from localcloud.services.events.api_shapes import in_envelope_order
 
 logger = logging.getLogger("localcloud.event_log_targets")
 
@@ -30,7 +32,8 @@ def deliver(target_arn: str, event: dict) -> bool:
     if where is None:
         return False
     account, region, group = where
-    message = json.dumps(seams.events.delivered_event(event), separators=(",", ":"))
+    message = json.dumps(in_envelope_order(seams.events.delivered_event(event)), separators=(",", ":"),
+                         ensure_ascii=False)
     stream = event.get("EventId") or seams.new_id()
     with seams.request_scope(account, region):
         status, body = seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
