@@ -30,6 +30,7 @@ def _registry() -> list[Extension]:
         put_events,
         state_machine_targets,
     )
+    from localcloud.services.logs import cloudformation as log_group_cloudformation
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
     from localcloud.services.sqs import retention as sqs_retention
@@ -76,6 +77,7 @@ def _registry() -> list[Extension]:
         proxy_errors.EXTENSION,
         http_api_cloudformation.EXTENSION,
         state_machine_cloudformation.EXTENSION,
+        log_group_cloudformation.EXTENSION,
         environments.EXTENSION,
         bootstraps.EXTENSION,
         runtimes.EXTENSION,

@@ -165,6 +165,30 @@ def test_state_machine_update_changes_logging_level_and_tracing(aws, unique):
             described["tracingConfiguration"]) == ("ERROR", True, {"enabled": True})
 
 
+
+def test_a_log_group_without_a_name_is_named_after_its_stack_and_keeps_the_name_on_update(aws, unique):
+    """AWS's AWS::Logs::LogGroup provider names a group the template does not name
+    ``<stack name>-<logical id>-<random>`` (aws-cloudformation-resource-providers-logs,
+    aws-logs-loggroup CreateHandler.generateName; "If you don't specify a name, AWS CloudFormation
+    generates a unique ID for the log group", aws-resource-logs-loggroup.html), and an update
+    that does not touch the name keeps the group. Found deploying aws-samples/
+    serverless-immutable-transaction-pipeline unchanged (its API and workflow log groups)."""
+    cloudformation, logs = aws("cloudformation", ACCOUNT), aws("logs", ACCOUNT)
+    name = unique("log-group-name")
+    template = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 5}}},
+                "Outputs": {"Name": {"Value": {"Ref": "Logs"}}}}
+    group = _deploy(cloudformation, name, json.dumps(template))["Name"]
+    assert group.startswith(f"{name}-Logs-") and len(group) > len(f"{name}-Logs-")
+    logs.create_log_stream(logGroupName=group, logStreamName="kept")
+    template["Resources"]["Logs"]["Properties"]["RetentionInDays"] = 7
+    cloudformation.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cloudformation.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig={"Delay": 1})
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["Outputs"][0]["OutputValue"] == group
+    [described] = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert described["retentionInDays"] == 7
+    assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]] == ["kept"]
+
 CDK_APP = '''
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_, aws_logs as logs, aws_s3 as s3, custom_resources as cr
