@@ -125,8 +125,10 @@ def test_platform_lines_and_log_result_are_awss(aws, unique):
     messages = [e["message"] for e in _events(aws, name, request_id)]
     assert messages[0] == f"START RequestId: {request_id} Version: $LATEST\n"
     assert messages[-2] == f"END RequestId: {request_id}\n"
+    # (a new environment's first invocation also reports its Init Duration, see below)
     assert re.fullmatch(rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
-                        r"Memory Size: 128 MB\tMax Memory Used: [1-9]\d* MB\t\n", messages[-1]), messages[-1]
+                        r"Memory Size: 128 MB\tMax Memory Used: [1-9]\d* MB\t(Init Duration: \d+\.\d\d ms\t)?\n",
+                        messages[-1]), messages[-1]
     # LogType=Tail returns the end of the same log as text.
     assert base64.b64decode(response["LogResult"]).decode() == "".join(messages)[-4096:]
 
@@ -142,6 +144,28 @@ def test_an_execution_environment_writes_one_log_stream(aws, unique):
     # the context names them too (AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME)
     assert answers == [[f"/aws/lambda/{name}", streams[0]["logStreamName"]]] * 3
 
+
+
+def test_a_new_environment_logs_init_start_and_its_init_duration_once(aws, unique):
+    """AWS-recorded: LocalStack tests/aws/services/lambda_/test_lambda.snapshot.json, the
+    log_events of a function invoked twice: ``INIT_START Runtime Version: python:3.10.v11\tRuntime
+    Version ARN: arn:aws:lambda:<region>::runtime:<id>\n`` before the first START, the first
+    REPORT ending ``Max Memory Used: 36 MB\tInit Duration: 110.10 ms\t\n``, the second without.
+    Found deploying aws-samples/serverless-immutable-transaction-pipeline (its Node.js function's
+    stream had no INIT_START; cold-start queries on "Init Duration" found nothing)."""
+    code = "def handler(event, context):\n    return 1\n"
+    name = _function(aws, unique, "python3.12", {"index.py": code})
+    first, second = (_request_id(_invoke(aws, name, tail=True)[0]) for _ in range(2))
+    _events(aws, name, second)
+    messages = [e["message"] for e in aws("logs", ACCOUNT, REGION).filter_log_events(
+        logGroupName=f"/aws/lambda/{name}")["events"]]
+    assert re.fullmatch(rf"INIT_START Runtime Version: python:3\.12\.v\d+\tRuntime Version ARN: "
+                        rf"arn:aws:lambda:{REGION}::runtime:[0-9a-f]+\n", messages[0]), messages
+    assert messages[1] == f"START RequestId: {first} Version: $LATEST\n"
+    reports = [m for m in messages if m.startswith("REPORT")]
+    assert re.search(r"\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t\n$", reports[0]), reports
+    assert reports[1].startswith(f"REPORT RequestId: {second}") and "Init Duration" not in reports[1]
+    assert sum(m.startswith("INIT_START") for m in messages) == 1
 
 def test_python_print_lines_are_events_ending_in_a_newline(aws, unique):
     """A Python function's stdout is one event per line (AWS-recorded LogResult of

@@ -14,7 +14,8 @@ and with everything else. On AWS each execution environment has its own /tmp (51
   for that process alone, so a literal ``/tmp/...`` path is the environment's too.
   Otherwise a literal ``/tmp`` path is the machine's (a known limit).
 * The environment writes its logs to a stream of its own, named as AWS names them
-  (``2026/11/23/[$LATEST]<32 hex>``; also its ``AWS_LAMBDA_LOG_STREAM_NAME``).
+  (``2026/11/23/[$LATEST]<32 hex>``; also its ``AWS_LAMBDA_LOG_STREAM_NAME``); when it
+  started is kept for its first invocation's INIT_START line and Init Duration.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +39,7 @@ logger = logging.getLogger("localcloud.lambda_environments")
 
 _WORKER_SCRIPTS = ("_worker.py", "_worker.js")
 _streams: dict[str, str] = {}  # environment folder -> its log stream
+_started: dict[str, float] = {}  # log stream -> when its environment's process started (epoch s)
 _streams_lock = threading.Lock()
 _own_tmp_mount = False
 
@@ -86,6 +89,7 @@ class _EnvironmentProcesses:
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = stream
         with _streams_lock:
             _streams[folder] = stream
+            _started[stream] = time.time()
         kwargs["env"] = env
         if _own_tmp_mount and not private_tmp.startswith("/tmp/"):
             args = _mounted_on_tmp(list(args), private_tmp)
@@ -93,6 +97,12 @@ class _EnvironmentProcesses:
 
     def __getattr__(self, name):
         return getattr(subprocess, name)
+
+
+def started_at(stream: str) -> float | None:
+    """When the environment writing to ``stream`` started (epoch seconds), if it is one of ours."""
+    with _streams_lock:
+        return _started.get(stream)
 
 
 def log_stream_of(worker) -> str | None:
@@ -138,6 +148,7 @@ def release() -> None:
     shutil.rmtree(root(), ignore_errors=True)
     with _streams_lock:
         _streams.clear()
+        _started.clear()
 
 
 def health() -> dict:

@@ -10,6 +10,13 @@ without their newline. AWS writes:
   ``REPORT RequestId: <id>\\tDuration: 26.73 ms\\tBilled Duration: 27 ms\\tMemory Size: 128 MB\\tMax Memory Used: 75 MB\\t\\n``
   (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-logging.html and the
   ``get-log-events`` output in the Lambda developer guide);
+* before an environment's first invocation, ``INIT_START Runtime Version: python:3.12.v<n>\tRuntime
+  Version ARN: arn:aws:lambda:<region>::runtime:<hash>\n``, and ``Init Duration: <ms> ms\t`` at
+  the end of that invocation's REPORT (AWS-recorded: LocalStack's
+  tests/aws/services/lambda_/test_lambda.snapshot.json, log_events of a first and a second
+  invocation); the version number and the ARN's hash are local placeholders (AWS's name the
+  runtime build), the Init Duration is the time from the environment's start to the
+  invocation's;
 * to the stream of the execution environment that ran the invocation
   (``2026/11/23/[$LATEST]<32 hex>``), one stream per environment, in the function's log
   group (``LoggingConfig.LogGroup`` or ``/aws/lambda/<name>``).
@@ -22,8 +29,10 @@ text, as on AWS.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import re
 import threading
 import time
 import uuid
@@ -38,6 +47,7 @@ logger = logging.getLogger("localcloud.lambda_logs")
 _rendered = threading.local()  # the last invocation's log text, for its LogResult
 _ready_streams: set[tuple[str, str, str, str]] = set()
 _ready_lock = threading.Lock()
+_begun_streams: set[str] = set()  # environments whose first invocation was logged
 
 
 def invocation_stream_name(version: str) -> str:
@@ -58,16 +68,47 @@ def _memory_used_mb(worker) -> int:
     return 0
 
 
+def init_start_line(runtime: str, region: str) -> str | None:
+    """AWS's INIT_START line for ``runtime`` (``python3.12`` -> ``python:3.12.v1``), None for a
+    runtime the local cloud does not run itself."""
+    match = re.fullmatch(r"(python)(\d+\.\d+)|(nodejs)(\d+)\.x", runtime or "")
+    if not match:
+        return None
+    family, major = (match[1], match[2]) if match[1] else (match[3], match[4])
+    build = hashlib.sha256(runtime.encode()).hexdigest()
+    return (f"INIT_START Runtime Version: {family}:{major}.v1\t"
+            f"Runtime Version ARN: arn:aws:lambda:{region}::runtime:{build}\n")
+
+
 def invocation_events(request_id: str, version: str, output: str, duration_ms: float, memory_mb: int,
-                      memory_used_mb: int, now_ms: int) -> list[tuple[int, str]]:
+                      memory_used_mb: int, now_ms: int, init: tuple[int, str] | None = None,
+                      ) -> list[tuple[int, str]]:
+    """The invocation's events; ``init`` (when the environment started, its INIT_START line)
+    for an environment's first invocation."""
     started_ms = now_ms - int(duration_ms)
     report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
               f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {memory_mb} MB\t"
-              f"Max Memory Used: {memory_used_mb} MB\t\n")
+              f"Max Memory Used: {memory_used_mb} MB\t")
+    if init:
+        report += f"Init Duration: {max(0, started_ms - init[0]):.2f} ms\t"
     body = records.decode(output, started_ms)
     end_ms = max([now_ms] + [stamp for stamp, _message in body])
-    return [(started_ms, f"START RequestId: {request_id} Version: {version}\n"), *body,
-            (end_ms, f"END RequestId: {request_id}\n"), (end_ms, report)]
+    return [*([(min(init[0], started_ms), init[1])] if init else []),
+            (started_ms, f"START RequestId: {request_id} Version: {version}\n"), *body,
+            (end_ms, f"END RequestId: {request_id}\n"), (end_ms, report + "\n")]
+
+
+def _init_of(stream: str | None, runtime: str) -> tuple[int, str] | None:
+    """(start ms, INIT_START line) when ``stream``'s environment has not logged an invocation yet."""
+    started = environments.started_at(stream) if stream else None
+    line = init_start_line(runtime, seams.current_region())
+    if started is None or line is None:
+        return None
+    with _ready_lock:
+        if stream in _begun_streams:
+            return None
+        _begun_streams.add(stream)
+    return int(started * 1000), line
 
 
 def _put(group: str, stream: str, events: list[tuple[int, str]]) -> None:
@@ -96,11 +137,14 @@ def write_invocation_log(func: dict, request_id: str, output: str, duration_ms: 
     version = config.get("Version", "$LATEST")
     group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}"
     worker, _answer = invocations.last_answer(request_id)
-    stream = environments.log_stream_of(worker) or invocation_stream_name(version)
+    environment_stream = environments.log_stream_of(worker)
+    stream = environment_stream or invocation_stream_name(version)
+    init = _init_of(environment_stream, config.get("Runtime", ""))
     events = invocation_events(request_id, version, output, duration_ms, int(config.get("MemorySize", 128)),
-                               _memory_used_mb(worker), int(time.time() * 1000))
+                               _memory_used_mb(worker), int(time.time() * 1000), init)
     _put(group, stream, events)
-    return "".join(message for _stamp, message in events)
+    # LogType=Tail: the invocation's log, START to REPORT.
+    return "".join(message for _stamp, message in events[1 if init else 0:])
 
 
 def _emit(emit_lambda_logs):
