@@ -53,6 +53,11 @@ def wrap_service_functions(wrappers: dict[str, Callable[[Callable], Callable]]) 
         setattr(lambda_svc, name, make_wrapper(getattr(lambda_svc, name)))
 
 
+def worker_ready_at(worker) -> float | None:
+    """When a warm worker (execution environment) finished its init (epoch seconds), if known."""
+    return getattr(worker, "_start_time", None)
+
+
 def invocations_in_flight() -> int:
     from ministack.services import lambda_svc
 

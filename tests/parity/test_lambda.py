@@ -163,7 +163,8 @@ def test_a_new_environment_logs_init_start_and_its_init_duration_once(aws, uniqu
                         rf"arn:aws:lambda:{REGION}::runtime:[0-9a-f]+\n", messages[0]), messages
     assert messages[1] == f"START RequestId: {first} Version: $LATEST\n"
     reports = [m for m in messages if m.startswith("REPORT")]
-    assert re.search(r"\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t\n$", reports[0]), reports
+    init = re.search(r"\tMax Memory Used: \d+ MB\tInit Duration: (\d+\.\d\d) ms\t\n$", reports[0])
+    assert init and float(init[1]) > 0, reports  # starting an interpreter takes time
     assert reports[1].startswith(f"REPORT RequestId: {second}") and "Init Duration" not in reports[1]
     assert sum(m.startswith("INIT_START") for m in messages) == 1
 

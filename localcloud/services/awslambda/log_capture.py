@@ -15,8 +15,8 @@ without their newline. AWS writes:
   the end of that invocation's REPORT (AWS-recorded: LocalStack's
   tests/aws/services/lambda_/test_lambda.snapshot.json, log_events of a first and a second
   invocation); the version number and the ARN's hash are local placeholders (AWS's name the
-  runtime build), the Init Duration is the time from the environment's start to the
-  invocation's;
+  runtime build), the Init Duration is the time from the environment's process start to its
+  runtime's "ready";
 * to the stream of the execution environment that ran the invocation
   (``2026/11/23/[$LATEST]<32 hex>``), one stream per environment, in the function's log
   group (``LoggingConfig.LogGroup`` or ``/aws/lambda/<name>``).
@@ -81,34 +81,36 @@ def init_start_line(runtime: str, region: str) -> str | None:
 
 
 def invocation_events(request_id: str, version: str, output: str, duration_ms: float, memory_mb: int,
-                      memory_used_mb: int, now_ms: int, init: tuple[int, str] | None = None,
+                      memory_used_mb: int, now_ms: int, init: tuple[int, float, str] | None = None,
                       ) -> list[tuple[int, str]]:
-    """The invocation's events; ``init`` (when the environment started, its INIT_START line)
-    for an environment's first invocation."""
+    """The invocation's events; ``init`` (when the environment started, its init's duration in
+    ms, its INIT_START line) for an environment's first invocation."""
     started_ms = now_ms - int(duration_ms)
     report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
               f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {memory_mb} MB\t"
               f"Max Memory Used: {memory_used_mb} MB\t")
     if init:
-        report += f"Init Duration: {max(0, started_ms - init[0]):.2f} ms\t"
+        report += f"Init Duration: {init[1]:.2f} ms\t"
     body = records.decode(output, started_ms)
     end_ms = max([now_ms] + [stamp for stamp, _message in body])
-    return [*([(min(init[0], started_ms), init[1])] if init else []),
+    return [*([(min(init[0], started_ms), init[2])] if init else []),
             (started_ms, f"START RequestId: {request_id} Version: {version}\n"), *body,
             (end_ms, f"END RequestId: {request_id}\n"), (end_ms, report + "\n")]
 
 
-def _init_of(stream: str | None, runtime: str) -> tuple[int, str] | None:
-    """(start ms, INIT_START line) when ``stream``'s environment has not logged an invocation yet."""
+def _init_of(worker, stream: str | None, runtime: str) -> tuple[int, float, str] | None:
+    """(start ms, init duration ms, INIT_START line) when ``stream``'s environment has not
+    logged an invocation yet."""
     started = environments.started_at(stream) if stream else None
+    ready = seams.awslambda.worker_ready_at(worker)
     line = init_start_line(runtime, seams.current_region())
-    if started is None or line is None:
+    if started is None or ready is None or line is None:
         return None
     with _ready_lock:
         if stream in _begun_streams:
             return None
         _begun_streams.add(stream)
-    return int(started * 1000), line
+    return int(started * 1000), max(0.0, (ready - started) * 1000), line
 
 
 def _put(group: str, stream: str, events: list[tuple[int, str]]) -> None:
@@ -139,7 +141,7 @@ def write_invocation_log(func: dict, request_id: str, output: str, duration_ms: 
     worker, _answer = invocations.last_answer(request_id)
     environment_stream = environments.log_stream_of(worker)
     stream = environment_stream or invocation_stream_name(version)
-    init = _init_of(environment_stream, config.get("Runtime", ""))
+    init = _init_of(worker, environment_stream, config.get("Runtime", ""))
     events = invocation_events(request_id, version, output, duration_ms, int(config.get("MemorySize", 128)),
                                _memory_used_mb(worker), int(time.time() * 1000), init)
     _put(group, stream, events)
