@@ -19,7 +19,7 @@ def _registry() -> list[Extension]:
     from localcloud.services import apigatewayv2, dynamodb, logs, pipes
     from localcloud.services.apigateway import owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
-    from localcloud.services.awslambda import bootstraps, environments, log_capture, runtimes
+    from localcloud.services.awslambda import bootstraps, environments, log_capture, retired_runtimes, runtimes
     from localcloud.services.cloudformation import custom_resources
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import (
@@ -81,6 +81,7 @@ def _registry() -> list[Extension]:
         environments.EXTENSION,
         bootstraps.EXTENSION,
         runtimes.EXTENSION,
+        retired_runtimes.EXTENSION,
         log_capture.EXTENSION,
         message_move_tasks.EXTENSION,
     ]

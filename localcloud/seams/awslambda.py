@@ -142,6 +142,30 @@ def functions() -> list[dict]:
     return [record.get("config") or record for record in lambda_svc._functions.all_values()]
 
 
+def accepts_runtime(runtime: str) -> bool:
+    """Probe: does ministack's CreateFunction accept ``runtime`` (in a scratch account)?"""
+    import base64
+    import io
+    import zipfile
+
+    from localcloud.seams.core import PROBE_ACCOUNT_A, PROBE_REGION, request_scope
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("index.js", "exports.handler = async () => 1;")
+    from ministack.services import lambda_svc
+
+    name = "localcloud-probe-runtime"
+    with request_scope(PROBE_ACCOUNT_A, PROBE_REGION):
+        status, _headers, _body = lambda_svc._create_function({
+            "FunctionName": name, "Runtime": runtime, "Handler": "index.handler",
+            "Role": f"arn:aws:iam::{PROBE_ACCOUNT_A}:role/probe",
+            "Code": {"ZipFile": base64.b64encode(archive.getvalue()).decode()}})
+        if status < 300:
+            lambda_svc._delete_function(name, {})
+    return status < 300
+
+
 def log_capture_splits_lines() -> bool:
     """Probe (source level): does ministack write a function's output as one log event per
     line, with nothing a runtime could frame a multi-line record with?"""

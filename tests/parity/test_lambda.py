@@ -392,3 +392,42 @@ def test_health_names_the_interpreter_a_declared_runtime_really_runs_on(aws, uni
     assert "python3.14" in listed["python3.14"]["warning"]
     warn_about_runtime_versions({"lambda_runtimes": document})
     assert f"python3.14 functions run on the local Python {platform.python_version()}" in capsys.readouterr().err
+
+
+RETIRED_REFUSAL = "The runtime parameter of {} is no longer supported for creating or updating AWS Lambda functions."
+
+
+@pytest.mark.parametrize("runtime", ["nodejs12.x", "python3.7"])
+def test_a_runtime_past_its_block_update_date_is_refused(aws, unique, runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html ("Runtime use after
+    deprecation": after the block-update date Lambda refuses to create or update functions on
+    the runtime); AWS's answer as reported from CloudFormation for nodejs12.x ("Resource handler
+    returned message: \"The runtime parameter of nodejs12.x is no longer supported for creating
+    or updating AWS Lambda functions. ... (Service: Lambda, Status Code: 400 ...)\"") and for
+    python3.7. Found checking the Node.js sample (nodejs18.x) against AWS's runtime table."""
+    lambda_ = aws("lambda", ACCOUNT, REGION)
+    role = _role(aws("iam", ACCOUNT, REGION), unique("retired"), [])
+    with pytest.raises(lambda_.exceptions.InvalidParameterValueException) as refused:
+        lambda_.create_function(FunctionName=unique("retired"), Runtime=runtime, Handler="index.handler",
+                                Role=role, Code={"ZipFile": _zip({"index.js": "", "index.py": ""})})
+    assert refused.value.response["Error"]["Message"].startswith(RETIRED_REFUSAL.format(runtime))
+    name = _function(aws, unique, "python3.12", {"index.py": "def handler(e, c):\n    return 1\n"})
+    with pytest.raises(lambda_.exceptions.InvalidParameterValueException):
+        lambda_.update_function_configuration(FunctionName=name, Runtime=runtime)
+    assert lambda_.get_function_configuration(FunctionName=name)["Runtime"] == "python3.12"
+
+
+def test_a_stack_with_a_retired_runtime_fails_on_that_function(aws, unique):
+    cloudformation = aws("cloudformation", ACCOUNT, REGION)
+    role = _role(aws("iam", ACCOUNT, REGION), unique("retired-cfn"), [])
+    name = unique("retired-stack")
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"Old": {
+        "Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "nodejs12.x", "Handler": "index.handler", "Role": role,
+            "Code": {"ZipFile": "exports.handler = async () => 1;"}}}}}))
+    stack = wait_for(lambda: (s := cloudformation.describe_stacks(StackName=name)["Stacks"][0])["StackStatus"]
+                     .endswith(("FAILED", "COMPLETE")) and s, timeout=60, interval=0.5)
+    assert stack and stack["StackStatus"] in {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}, stack
+    reasons = [e.get("ResourceStatusReason", "") for e in cloudformation.describe_stack_events(StackName=name)[
+        "StackEvents"] if e["LogicalResourceId"] == "Old"]
+    assert any(RETIRED_REFUSAL.format("nodejs12.x") in reason for reason in reasons), reasons
