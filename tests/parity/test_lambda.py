@@ -165,6 +165,8 @@ def test_a_new_environment_logs_init_start_and_its_init_duration_once(aws, uniqu
     reports = [m for m in messages if m.startswith("REPORT")]
     init = re.search(r"\tMax Memory Used: \d+ MB\tInit Duration: (\d+\.\d\d) ms\t\n$", reports[0])
     assert init and float(init[1]) > 0, reports  # starting an interpreter takes time
+    # Duration is the handler's (returning 1), without the init it follows
+    assert float(re.search(r"\tDuration: (\d+\.\d\d) ms", reports[0])[1]) < float(init[1]), reports
     assert reports[1].startswith(f"REPORT RequestId: {second}") and "Init Duration" not in reports[1]
     assert sum(m.startswith("INIT_START") for m in messages) == 1
 
