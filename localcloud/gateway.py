@@ -24,7 +24,7 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import registry, seams
+    from localcloud import auth, registry, seams
 
     installed = registry.install_all()
     ministack_app = ministack.app
@@ -37,6 +37,7 @@ def build_app(settings: Settings):
             "ministack": seams.ministack_version(),
             "extensions": installed,
             "persistence": settings.persist,
+            "iam": auth.mode(),
             "uptime_s": round(time.monotonic() - started, 3),
         }).encode()
         await send({"type": "http.response.start", "status": 200,

@@ -20,10 +20,12 @@ def _registry() -> list[Extension]:
     from localcloud.services import apigatewayv2, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets
+    from localcloud.services.iam import requests as iam_requests
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.states import bounded_history, express_start
 
     return [
+        iam_requests.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,

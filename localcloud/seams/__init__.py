@@ -10,13 +10,19 @@ code is copied here.
 
 from localcloud.seams import (  # the package's face: seams.events.…, seams.sqs.…
     apigatewayv2,
+    authentication,
     awslambda,
     cloudformation,
+    dynamodb,
     events,
+    iam,
+    kms,
     logs,
     organizations,
     persistence,
     pipes,
+    s3,
+    secretsmanager,
     sqs,
     states,
 )
@@ -37,8 +43,8 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "awslambda", "cloudformation", "events", "logs", "organizations", "persistence", "pipes", "sqs",
-    "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
+    "apigatewayv2", "authentication", "awslambda", "cloudformation", "dynamodb", "events", "iam", "kms", "logs", "organizations",
+    "persistence", "pipes", "s3", "secretsmanager", "sqs", "states", "ServiceHandler", "call_handler_sync", "call_json_api", "call_json_api_sync", "current_account",
     "current_region", "decode_json", "ministack_app", "ministack_version", "new_id", "request_scope",
     "service_handler", "wrap_service_handler",
 ]

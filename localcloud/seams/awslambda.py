@@ -46,3 +46,15 @@ def invocations_in_flight() -> int:
     from ministack.services import lambda_svc
 
     return lambda_svc.executions_in_flight()[0]
+
+
+def function_policy(function_arn: str) -> dict | None:
+    """The resource policy of a function (any qualifier), in its own account; None when there is no such function."""
+    from ministack.services import lambda_svc
+
+    from localcloud.seams.core import request_scope
+
+    parts = function_arn.split(":")
+    with request_scope(parts[4], parts[3]):
+        found = lambda_svc.function_policy_for_arn(function_arn)
+    return None if found is None else (found[0] or {})

@@ -46,3 +46,23 @@ def message_record(message: dict, queue_arn: str, region: str) -> dict:
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
+
+
+def queue_policy_and_key(queue_arn: str) -> tuple[str, str] | None:
+    """(Policy, KmsMasterKeyId) of the queue ``queue_arn`` in any account; None when there is none."""
+    from ministack.services import sqs
+
+    queue = sqs._queue_by_arn(queue_arn)
+    if queue is None:
+        return None
+    attributes = queue.get("attributes") or {}
+    return attributes.get("Policy") or "", attributes.get("KmsMasterKeyId") or ""
+
+
+def disable_queue_policy_check() -> None:
+    """ministack (AUTH=true) checks queue policies inside the SQS handler itself, with a
+    transport and caller of its own; the local cloud's evaluation does that job once, for
+    API calls and in-process calls alike."""
+    from ministack.services import sqs
+
+    sqs._enforce_queue_policy = lambda queue, iam_action: None

@@ -1,0 +1,172 @@
+"""ministack's request authentication (its ``AUTH=true`` mode), and the points where the
+local cloud takes over the decision.
+
+ministack verifies SigV4 signatures of the keys it issued (IAM access keys, STS
+sessions: secret, session token, expiry), refuses unsigned requests where AWS needs
+credentials, maps each request to an IAM action and resource, and shapes refusals in each
+protocol. We change four things, each by wrapping the one function that does it:
+
+* ``pin_signed_request``: a request signed with an account's root key (the access key id
+  is the account id) is verified too, with the secret ``test``; an Authorization header
+  that is no signature at all is refused (IncompleteSignature), not taken as the default
+  account's root;
+* ``pin_request_origin``: every request counts as secure transport (aws:SecureTransport);
+* ``resolve_principal``: who the caller is, without ministack's policy gathering;
+* ``enforce``: after ministack's authentication, the decision is the caller's function.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_AUTH_KEYS = ("AWS4-HMAC-SHA256",)
+
+
+def _evaluator():
+    from ministack.core import iam_evaluator
+
+    return iam_evaluator
+
+
+def enabled() -> bool:
+    """Whether ministack runs with AUTH=true (read once, when ministack is imported)."""
+    from ministack import app
+
+    return bool(app.AUTH)
+
+
+def always_allowed(action: str) -> bool:
+    """Actions AWS never denies (sts:GetCallerIdentity)."""
+    return action in _evaluator()._ALWAYS_ALLOWED_ACTIONS
+
+
+def _header(raw_headers: list, name: bytes) -> str:
+    from ministack.core.sigv4 import decode_header_value
+
+    return decode_header_value(next((v for n, v in raw_headers if n.lower() == name), b""))
+
+
+def _verify_root_signatures(original: Callable) -> Callable:
+    def pin_signed_request(method, raw_path, query_params, raw_headers, handshake=False):
+        original(method, raw_path, query_params, raw_headers, handshake)
+        evaluator = _evaluator()
+        if evaluator._signed_request.get() is not None:
+            return
+        authorization = _header(raw_headers, b"authorization")
+        if not authorization or authorization.startswith(("AWS ", "AWS4-ECDSA")):
+            return  # unsigned (ministack refuses it where AWS does), SigV2, SigV4a
+        from ministack.core.router import extract_access_key_id
+
+        key = extract_access_key_id({"authorization": authorization}) or ""
+        if authorization.startswith(_AUTH_KEYS) and key and not evaluator.is_root_access_key(key):
+            return  # an issued key: ministack pinned or refused it already
+        headers: dict[str, str] = {}
+        for name, value in raw_headers:
+            from ministack.core.sigv4 import decode_header_value
+
+            lowered, text = name.decode("latin-1").lower(), decode_header_value(value)
+            headers[lowered] = f"{headers[lowered]},{text}" if lowered in headers else text
+        # A root key's signature is checked with the root secret; anything else that is
+        # not a SigV4 header names no parts and is refused as an incomplete signature.
+        evaluator._signed_request.set(evaluator.SignedRequest(
+            key, method, raw_path, query_params, headers, handshake=handshake))
+
+    return pin_signed_request
+
+
+def _secure_transport(original: Callable) -> Callable:
+    def pin_request_origin(source_ip: str, secure_transport: bool) -> None:
+        original(source_ip, True)
+
+    return pin_request_origin
+
+
+@dataclass(frozen=True)
+class Denial:
+    """What our decision says about a refused request, for the refusal's wording."""
+
+    message: str
+    code: str
+    status: int
+
+
+_pending_denial: contextvars.ContextVar[Denial | None] = contextvars.ContextVar("localcloud_denial", default=None)
+
+
+def _principal_without_policies(original: Callable) -> Callable:
+    def resolve_principal(access_key_id, account_id, credential=None):
+        evaluator = _evaluator()
+        if not credential:
+            from ministack.core.responses import _account_from_sts_session
+
+            account_id = _account_from_sts_session(access_key_id) or account_id
+            credential = evaluator.resolve_credential(access_key_id, account_id)
+        if isinstance(credential, evaluator.CredentialResolutionError):
+            return evaluator.AuthError(credential.code, credential.message)
+        return evaluator.PrincipalInfo(arn=credential.principal_arn, type=credential.principal_type,
+                                       account=credential.account_id, policies=None)
+
+    return resolve_principal
+
+
+def _worded_denials(original: Callable) -> Callable:
+    def access_denied_response(service, action, principal_arn, request_id, **kwargs):
+        denial = _pending_denial.get()
+        if denial is None or kwargs.get("error_code"):
+            return original(service, action, principal_arn, request_id, **kwargs)
+        _pending_denial.set(None)
+        if denial.message:
+            kwargs.update(message=denial.message, error_code=denial.code)
+        status, headers, body = original(service, action, principal_arn, request_id, **kwargs)
+        return (denial.status if denial.message else status), headers, body
+
+    return access_denied_response
+
+
+def deny(principal_arn: str, explicit: bool, resource_policy_arn: str = "", message: str = "",
+         code: str = "", status: int = 403):
+    """What ``enforce`` returns for a refusal; ``message`` rewords it (else ministack's wording)."""
+    evaluator = _evaluator()
+    _pending_denial.set(Denial(message, code, status))
+    return evaluator.EvalResult("Deny" if explicit else "ImplicitDeny", principal_arn,
+                                resource_policy_arn=resource_policy_arn)
+
+
+def install(decide: Callable) -> None:
+    """``decide(access_key_id, action, service, region, resource, service_context)`` runs after
+    ministack authenticated the request and returns None (allowed) or :func:`deny`'s result."""
+    from ministack import app
+    from ministack.core import iam_actions
+
+    evaluator = _evaluator()
+    app.pin_signed_request = _verify_root_signatures(app.pin_signed_request)
+    app.pin_request_origin = _secure_transport(app.pin_request_origin)
+    evaluator.resolve_principal = _principal_without_policies(evaluator.resolve_principal)
+    iam_actions.access_denied_response = _worded_denials(iam_actions.access_denied_response)
+    authenticate_then = evaluator.enforce
+
+    def enforce(access_key_id, iam_action, service, region, resource_arn="*", service_context=None):
+        failure = authenticate_then(access_key_id, iam_action, service, region, resource_arn=resource_arn,
+                                    service_context=service_context)
+        if failure is not None:
+            return failure
+        return decide(access_key_id, iam_action, service, region, resource_arn, service_context or {})
+
+    evaluator.enforce = enforce
+
+
+def probe_root_signatures() -> bool:
+    """Probe: does ministack check the signature of a request signed with a root key?"""
+    from ministack import app
+
+    evaluator = _evaluator()
+    header = (b"authorization", b"AWS4-HMAC-SHA256 Credential=000000000901/20260101/us-east-1/sqs/aws4_request, "
+                                b"SignedHeaders=host, Signature=0")
+    token = evaluator._signed_request.set(None)
+    try:
+        app.pin_signed_request("POST", "/", {}, [header, (b"host", b"localhost")])
+        return evaluator._signed_request.get() is not None
+    finally:
+        evaluator._signed_request.reset(token)

@@ -1,0 +1,20 @@
+"""DynamoDB as ministack keeps it: a table's resource policy and its encryption key."""
+
+from __future__ import annotations
+
+from localcloud.seams.core import request_scope
+
+
+def policy_and_key(table_arn: str) -> tuple[str, str] | None:
+    """(resource policy, customer managed KMS key ARN or "") of a table; None when there is none."""
+    from ministack.services import dynamodb
+
+    parts = table_arn.split(":", 5)
+    name = parts[5].split("/")[1] if len(parts) == 6 and "/" in parts[5] else ""
+    with request_scope(parts[4], parts[3]):
+        table = dynamodb._tables.get(name)
+        if table is None:
+            return None
+        policy = dynamodb._resource_policies.get(table.get("TableArn", table_arn))
+    sse = table.get("SSEDescription") or {}
+    return (policy.get("Policy") if isinstance(policy, dict) else policy) or "", sse.get("KMSMasterKeyArn") or ""
