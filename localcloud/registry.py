@@ -19,10 +19,11 @@ def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
     from localcloud.services.events import cloudformation as events_cloudformation
-    from localcloud.services.events import cross_account, log_targets
+    from localcloud.services.events import cross_account, log_targets, target_roles
     from localcloud.services.iam import requests as iam_requests
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
-    from localcloud.services.states import bounded_history, express_start
+    from localcloud.services.awslambda import execution_role
+    from localcloud.services.states import bounded_history, express_start, task_roles
 
     return [
         iam_requests.EXTENSION,
@@ -31,7 +32,10 @@ def _registry() -> list[Extension]:
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
         log_targets.EXTENSION,
+        target_roles.EXTENSION,  # after log_targets: wraps its delivery too
         express_start.EXTENSION,
+        task_roles.EXTENSION,
+        execution_role.EXTENSION,
         apigatewayv2.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,

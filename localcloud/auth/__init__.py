@@ -99,6 +99,32 @@ def require(principal: str, action: str, resource: str, **context) -> None:
         raise AccessDenied(decision.message, decision.code, decision.status)
 
 
+def decide_for_acting(action: str, resource: str, **context) -> Decision:
+    """The decision for whoever acts in the current call: the authenticated caller of an API
+    request, or the principal of an in-process call (the scope account's root when none is set)."""
+    from localcloud import seams
+
+    acting = seams.acting()
+    if isinstance(acting, Caller):
+        return decide(acting, action, resource, context)
+    principal = acting or f"arn:aws:iam::{seams.current_account()}:root"
+    return authorize(Request(principal, action, resource, context))
+
+
+def signed_caller(method: str, raw_path: str, query_string: str, raw_headers: list,
+                  body: bytes) -> tuple[Caller | None, tuple[str, str] | None]:
+    """Who signed a request our own data plane serves: (caller, None), or (None, (code, message))."""
+    from localcloud import seams
+
+    key, found = seams.authentication.verify_signature(method, raw_path, query_string, raw_headers, body)
+    if key is None:
+        return None, found
+    identity = seams.iam.identity_of_key(key, found)
+    if identity is None:
+        return None, ("InvalidClientTokenId", "The security token included in the request is invalid.")
+    return principals.parse(identity.arn, identity.session_policies, identity.has_session_policies), None
+
+
 def acting_role(service: str, role_arn: str, **context) -> str:
     """The principal a service acts as when it assumes ``role_arn`` (its trust policy must let
     ``service``, e.g. ``events.amazonaws.com``, assume it); raises :class:`AccessDenied`."""

@@ -161,6 +161,7 @@ def compile_conditions(block: Any) -> tuple[Condition, ...]:
     compiled = []
     for operator, clauses in block.items():
         if not isinstance(clauses, dict):
+            compiled.append(Condition("unknown", str(operator), clauses))  # never holds: fails closed
             continue
         for key, values in clauses.items():
             compiled.append(Condition(operator, key, values))

@@ -18,6 +18,7 @@ protocol. We change four things, each by wrapping the one function that does it:
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -170,3 +171,72 @@ def probe_root_signatures() -> bool:
         return evaluator._signed_request.get() is not None
     finally:
         evaluator._signed_request.reset(token)
+
+
+def verify_signature(method: str, raw_path: str, query_string: str, raw_headers: list,
+                     body: bytes) -> tuple[str, str] | tuple[None, tuple[str, str]]:
+    """Check a request's SigV4 signature the way an AWS API request is checked (a request
+    our own data plane serves, e.g. an HTTP API route with AWS_IAM authorization).
+    Returns (access key id, account) when it holds, else (None, (code, message))."""
+    from urllib.parse import parse_qs
+
+    from ministack import app
+    from ministack.core.router import extract_access_key_id
+
+    evaluator = _evaluator()
+    query = parse_qs(query_string, keep_blank_values=True)
+    app.pin_signed_request(method, raw_path, query, raw_headers)
+    evaluator.pin_signed_body(body)
+    if evaluator._signed_request.get() is None:
+        return None, ("MissingAuthenticationToken", "Missing Authentication Token")
+    key = extract_access_key_id({"authorization": _header(raw_headers, b"authorization")}, query) or ""
+    account = account_of_key(key)
+    from localcloud.seams.core import request_scope
+
+    with request_scope(account, "us-east-1"):
+        checked = evaluator.authenticate(key, account)
+    evaluator._signed_request.set(None)
+    if isinstance(checked, evaluator.AuthError):
+        return None, (checked.code, checked.message)
+    return key, account
+
+
+def account_of_key(access_key_id: str) -> str:
+    """The account an access key belongs to (a root key is its account id)."""
+    from ministack.core.responses import _account_from_sts_session
+
+    evaluator = _evaluator()
+    if re.fullmatch(r"\d{12}", access_key_id or ""):
+        return access_key_id
+    return (_account_from_sts_session(access_key_id) or evaluator.find_iam_access_key_account(access_key_id)
+            or "000000000000")
+
+
+def request_checks(service: str, method: str, path: str, headers: dict, body: bytes, account: str,
+                   region: str) -> list[tuple[str, str, dict]]:
+    """(IAM action, resource ARN, condition keys) an API request is authorized for, as
+    ministack maps it (a DynamoDB call naming several tables is one check per table)."""
+    from ministack.core import iam_actions
+
+    action = iam_actions.extract_iam_action(service, method, path, headers, body, {})
+    if not action:
+        return []
+    resource = iam_actions.extract_resource_arn(service, method, path, headers, body, {}, region, account)
+    if service == "dynamodb":
+        context = iam_actions.dynamodb_service_context(body)
+        arns = iam_actions.dynamodb_resource_arns(body, region, account) or [resource]
+        return [(action, arn, context) for arn in arns]
+    return [(action, resource or "*", {})]
+
+
+def refusal(service: str, action: str, principal_arn: str, headers: dict, message: str, code: str,
+            status: int) -> tuple[int, dict, bytes]:
+    """A refusal worded and shaped as the service answers it (its protocol's error shape)."""
+    from ministack.core import iam_actions
+
+    from localcloud.seams.core import new_id
+
+    _pending_denial.set(None)
+    found_status, response_headers, body = iam_actions.access_denied_response(
+        service, action, principal_arn, new_id(), error_code=code, message=message, headers=headers)
+    return status or found_status, response_headers, body

@@ -66,3 +66,32 @@ def disable_queue_policy_check() -> None:
     from ministack.services import sqs
 
     sqs._enforce_queue_policy = lambda queue, iam_action: None
+
+
+def send_message(queue_arn: str, body: str, attributes: dict[str, str]) -> str | None:
+    """Put a message on a queue as an AWS service delivers it (a dead-letter queue of a rule
+    target), in the queue's own scope; the message id, or None when the queue is gone."""
+    from ministack.services import sqs
+
+    from localcloud.seams.core import request_scope
+
+    url = queue_url_for_arn(queue_arn)
+    if url is None:
+        return None
+    parts = queue_arn.split(":")
+    message = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": {
+        name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}}
+    with request_scope(parts[4], parts[3]):
+        return sqs._act_send_message(message, url).get("MessageId")
+
+
+def queue_arn_for_url(queue_url: str) -> str | None:
+    """The ARN of the queue a URL names, in any account."""
+    from ministack.services import sqs
+
+    account, name = sqs._queue_ref_from_urlish(queue_url)
+    for (owner, _region, _url), queue in list(sqs._queues.all_items()):
+        arn = (queue.get("attributes") or {}).get("QueueArn", "")
+        if arn.rsplit(":", 1)[-1] == name and (account is None or owner == account):
+            return arn
+    return None

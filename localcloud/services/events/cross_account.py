@@ -4,10 +4,12 @@ ministack 1.5.33 drops an event whose rule target is a bus in another account or
 ("event bus ... not found"), refuses PutEvents naming another account's bus, and never
 reads a bus policy. This extension delivers both, the way AWS does:
 
-* a rule whose target is a bus elsewhere forwards the event there, if that bus's policy
-  lets the rule's account put events on it (same account needs no policy);
-* PutEvents with another account's bus ARN is checked against that bus's policy; an
-  entry the policy does not allow fails with AccessDeniedException, nothing delivered;
+* a rule whose target is a bus elsewhere forwards the event there (the rule's role, and
+  the receiving bus's policy, are checked before, with the rule's other targets:
+  ``target_roles``);
+* each PutEvents entry is authorized on its own bus for the caller (``localcloud.auth``:
+  the caller's identity policy, and the bus policy when the bus is another account's); an
+  entry refused fails with AccessDeniedException, nothing delivered;
 * an event that already crossed from one bus to another is not forwarded again, as AWS
   documents ("events are not sent to the third account / third event bus");
 * the event keeps the ``account`` it was first put in, which is how a backbone rule
@@ -20,9 +22,8 @@ import json
 import logging
 import time
 
-from localcloud import seams
+from localcloud import auth, seams
 from localcloud.extension import Extension
-from localcloud.services.events import bus_policy
 
 logger = logging.getLogger("localcloud.cross_account_events")
 
@@ -37,16 +38,6 @@ def _arn_parts(arn: str) -> tuple[str, str, str] | None:
     if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("event-bus/"):
         return None
     return parts[4], parts[3], parts[5].split("/", 1)[1]
-
-
-def policy_allows(bus_name: str, bus_arn: str, sender_account: str) -> bool:
-    """Call inside the bus owner's request scope."""
-    return bus_policy.allows(
-        seams.events.bus_policy(bus_name),
-        sender_account=sender_account,
-        bus_arn=bus_arn,
-        organization_id=seams.organizations.organization_of(sender_account),
-    )
 
 
 # --- a rule's target is a bus in another account or region -------------------------
@@ -72,10 +63,6 @@ def forward(spec, event: dict, rule: dict, event_path, target_input_payload=None
         if not seams.events.bus_exists(bus_name):
             logger.warning("rule %s: target bus %s does not exist: event %s not delivered",
                            rule_name, target_arn, event.get("EventId"))
-            return
-        if account != sender_account and not policy_allows(bus_name, target_arn, sender_account):
-            logger.warning("rule %s: bus policy of %s does not allow account %s to put events: event %s not delivered",
-                           rule_name, target_arn, sender_account, event.get("EventId"))
             return
         forwarded = dict(event)
         forwarded.update({
@@ -106,13 +93,6 @@ def _put_on_foreign_bus(entry: dict, sender_account: str, target: tuple[str, str
     with seams.request_scope(account, region):
         if not seams.events.bus_exists(bus_name):
             return {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus_name} does not exist."}
-        if not policy_allows(bus_name, bus_arn, sender_account):
-            return {
-                "ErrorCode": "AccessDeniedException",
-                "ErrorMessage": f"User: arn:aws:iam::{sender_account}:root is not authorized to perform: "
-                                f"events:PutEvents on resource: {bus_arn} because no resource-based policy allows "
-                                "the events:PutEvents action",
-            }
         event_id = seams.new_id()
         seams.events.dispatch_on_bus({
             "EventId": event_id,
@@ -136,6 +116,19 @@ def _foreign_target(entry: dict, account: str, region: str) -> tuple[str, str, s
     return None
 
 
+def _bus_arn(entry: dict, account: str, region: str) -> str:
+    name = entry.get("EventBusName") or "default"
+    return name if name.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{name}"
+
+
+def _refused(entry: dict, account: str, region: str) -> dict | None:
+    """The failed entry when the caller may not put events on the entry's bus."""
+    decision = auth.decide_for_acting("events:PutEvents", _bus_arn(entry, account, region))
+    if decision.allowed:
+        return None
+    return {"ErrorCode": "AccessDeniedException", "ErrorMessage": decision.message}
+
+
 def _missing_local_bus(entry: dict) -> dict | None:
     """The failed entry AWS returns for a bus that does not exist (ministack accepts it)."""
     name, error = seams.events.bus_name_from_ref(entry.get("EventBusName") or "default")
@@ -155,13 +148,19 @@ async def _put_events(original, method, path, headers, body, query_params):
     account, region = seams.current_account(), seams.current_region()
     outcomes = []
     for entry in entries:
+        refused = _refused(entry, account, region)
         target = _foreign_target(entry, account, region)
-        outcomes.append(("foreign", target) if target else ("missing", _missing_local_bus(entry)))
+        if refused:
+            outcomes.append(("refused", refused))
+        else:
+            outcomes.append(("foreign", target) if target else ("missing", _missing_local_bus(entry)))
     if all(kind == "missing" and failure is None for kind, failure in outcomes):
         return await original(method, path, headers, body, query_params)
     results = []
     for entry, (kind, detail) in zip(entries, outcomes):
-        if kind == "foreign":
+        if kind == "refused":
+            results.append(detail)
+        elif kind == "foreign":
             results.append(_put_on_foreign_bus(entry, account, detail, entry["EventBusName"]))
         elif detail is not None:
             results.append(detail)

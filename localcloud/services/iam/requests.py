@@ -40,6 +40,9 @@ def decide(access_key_id, action, service, region, resource, service_context):
         if caller is None:
             return seams.authentication.deny("", explicit=False, message="The security token included in the "
                                              "request is invalid.", code="InvalidClientTokenId", status=403)
+    seams.set_acting(caller)
+    if action == "events:PutEvents":
+        return None  # AWS authorizes each entry on its own bus: the events handler asks per entry
     decision = auth.decide(caller, action, resource, dict(service_context))
     if decision.allowed:
         return None
@@ -54,12 +57,29 @@ def decide(access_key_id, action, service, region, resource, service_context):
         code=decision.code if decision.implied else "", status=decision.status if decision.implied else 403)
 
 
+def authorize_in_process(principal, service, method, path, headers, body, account, region):
+    """Every in-process call (seams.call_json_api and friends) is evaluated for the principal
+    it acts as, exactly as an API request; refused, it answers with the service's error."""
+    for action, resource, context in seams.authentication.request_checks(service, method, path, headers, body,
+                                                                         account, region):
+        if action == "events:PutEvents":
+            continue  # per entry, in the events handler
+        decision = auth.authorize(auth.Request(principal, action, resource, context))
+        if not decision.allowed:
+            logger.info("denied: %s", decision.message)
+            return seams.authentication.refusal(service, action, decision.principal, headers, decision.message,
+                                                decision.code if decision.implied else "",
+                                                decision.status if decision.implied else 0)
+    return None
+
+
 def needed() -> bool:
     return auth.enabled() and seams.authentication.enabled() and not seams.authentication.probe_root_signatures()
 
 
 def install() -> None:
     seams.authentication.install(decide)
+    seams.install_in_process_authorizer(authorize_in_process)
     seams.sqs.disable_queue_policy_check()
 
 

@@ -105,8 +105,10 @@ def process_batch(definition: dict, batch: list[dict]) -> set[str]:
     return deletable | {r["receiptHandle"] for r, ok in zip(selected, delivered) if ok}
 
 
-def _call(service: str, action: str, payload: dict) -> tuple[int, dict]:
-    return seams.call_json_api_sync(service, action, seams.current_account(), seams.current_region(), payload)
+def _call(definition: dict, service: str, action: str, payload: dict) -> tuple[int, dict]:
+    """Call the target's API as the pipe's role."""
+    return seams.call_json_api_sync(service, action, seams.current_account(), seams.current_region(), payload,
+                                    principal=definition.get("RoleArn", ""))
 
 
 def _to_event_bus(definition: dict, records: list[dict], payloads: list[str]) -> list[bool]:
@@ -123,7 +125,7 @@ def _to_event_bus(definition: dict, records: list[dict], payloads: list[str]) ->
             "Detail": payload,
             "Resources": list(parameters.get("Resources") or []),
         } for payload in chunk]
-        status, body = _call("events", "PutEvents", {"Entries": entries})
+        status, body = _call(definition, "events", "PutEvents", {"Entries": entries})
         if status >= 400:
             logger.warning("pipe %s: PutEvents on %s failed: %s", definition["Name"], definition["Target"], body)
             results.extend([False] * len(chunk))
@@ -145,7 +147,7 @@ def _batch_payload(payloads: list[str]) -> str:
 def _to_state_machine(definition: dict, records: list[dict], payloads: list[str]) -> list[bool]:
     parameters = (definition.get("TargetParameters") or {}).get("StepFunctionStateMachineParameters") or {}
     sync = parameters.get("InvocationType", "FIRE_AND_FORGET") == "REQUEST_RESPONSE"
-    status, body = _call("states", "StartSyncExecution" if sync else "StartExecution",
+    status, body = _call(definition, "states", "StartSyncExecution" if sync else "StartExecution",
                          {"stateMachineArn": definition["Target"], "input": _batch_payload(payloads)})
     ok = status < 400 and (not sync or body.get("status") == "SUCCEEDED")
     if not ok:
@@ -156,7 +158,8 @@ def _to_state_machine(definition: dict, records: list[dict], payloads: list[str]
 def _to_lambda(definition: dict, records: list[dict], payloads: list[str]) -> list[bool]:
     parameters = (definition.get("TargetParameters") or {}).get("LambdaFunctionParameters") or {}
     invocation = "Event" if parameters.get("InvocationType") == "FIRE_AND_FORGET" else "RequestResponse"
-    ok = seams.awslambda.invoke(definition["Target"], _batch_payload(payloads), invocation)
+    ok = seams.awslambda.invoke(definition["Target"], _batch_payload(payloads), invocation,
+                                principal=definition.get("RoleArn", ""))
     if not ok:
         logger.warning("pipe %s: Lambda target %s failed the batch", definition["Name"], definition["Target"])
     return [ok] * len(records)
@@ -174,7 +177,7 @@ def _to_queue(definition: dict, records: list[dict], payloads: list[str]) -> lis
         for key in ("MessageGroupId", "MessageDeduplicationId"):
             if parameters.get(key):
                 request[key] = parameters[key]
-        status, body = _call("sqs", "SendMessage", request)
+        status, body = _call(definition, "sqs", "SendMessage", request)
         results.append(status < 400)
     return results
 

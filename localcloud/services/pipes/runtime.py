@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from localcloud import seams
+from localcloud import auth, seams
 from localcloud.capacity import wait_for_capacity
 from localcloud.services.pipes.delivery import process_batch
 
@@ -159,16 +159,27 @@ def _queue_scope(queue_arn: str) -> tuple[str, str]:
     return parts[4], parts[3]
 
 
+def _as_pipe_role(definition: dict, actions: tuple[str, ...], resource: str) -> None:
+    """Pipes assumes the pipe's role and reads its source as that role (raises AccessDenied)."""
+    account = definition.get("Arn", "::::").split(":")[4]
+    source = {"aws:SourceArn": definition.get("Arn", ""), "aws:SourceAccount": account}
+    role = auth.acting_role("pipes.amazonaws.com", definition.get("RoleArn", ""), **source)
+    for action in actions:
+        auth.require(role, action, resource)
+
+
 def _receive(definition: dict, queue_url: str, queue_arn: str, limit: int) -> list[dict]:
+    _as_pipe_role(definition, ("sqs:ReceiveMessage",), queue_arn)
     account, region = _queue_scope(queue_arn)
     with seams.request_scope(account, region):
         messages = seams.sqs.receive_for_poller(queue_url, limit)
     return [seams.sqs.message_record(m, queue_arn, region) for m in messages]
 
 
-def _delete(queue_url: str, queue_arn: str, receipt_handles: set[str]) -> None:
+def _delete(definition: dict, queue_url: str, queue_arn: str, receipt_handles: set[str]) -> None:
     if not receipt_handles:
         return
+    _as_pipe_role(definition, ("sqs:DeleteMessage",), queue_arn)
     account, region = _queue_scope(queue_arn)
     with seams.request_scope(account, region):
         seams.sqs.delete_for_poller(queue_url, receipt_handles)
@@ -219,7 +230,10 @@ def _poll(poller: _Poller) -> None:
                 continue
             with seams.request_scope(account, region):
                 accepted = process_batch(current, batch)
-            _delete(queue_url, queue_arn, accepted)
+            _delete(current, queue_url, queue_arn, accepted)
+        except auth.AccessDenied as denied:
+            logger.warning("pipe %s: %s; the messages stay on the source", name, denied.message)
+            poller.stop.wait(1.0)
         except Exception:
             logger.exception("pipe %s: poll failed; retrying", name)
             queue_url = None
