@@ -25,6 +25,7 @@ def build_app(settings: Settings):
     os.environ.pop("LOG_LEVEL", None)
 
     from localcloud import auth, registry, seams
+    from localcloud.auth import admin
 
     installed = registry.install_all()
     ministack_app = ministack.app
@@ -38,6 +39,7 @@ def build_app(settings: Settings):
             "extensions": installed,
             "persistence": settings.persist,
             "iam": auth.mode(),
+            "admin_endpoints": "enabled" if admin.enabled() else "disabled (LOCALCLOUD_ADMIN=1 enables them)",
             "uptime_s": round(time.monotonic() - started, 3),
         }).encode()
         await send({"type": "http.response.start", "status": 200,
@@ -67,6 +69,9 @@ def build_app(settings: Settings):
         if scope["type"] == "http":
             if scope["path"] == HEALTH_PATH:
                 await health(send)
+                return
+            if admin.refused(scope["path"]):
+                await admin.send_refusal(send)
                 return
             for handler in data_plane:
                 if await handler(scope, receive, send):

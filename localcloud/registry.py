@@ -21,7 +21,9 @@ def _registry() -> list[Extension]:
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import cross_account, log_targets, target_roles
     from localcloud.services.iam import requests as iam_requests
+    from localcloud.services.kms import cloudformation as kms_cloudformation
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.sts import sessions as sts_sessions
     from localcloud.services.awslambda import execution_role
     from localcloud.services.states import bounded_history, express_start, task_roles
 
@@ -29,6 +31,7 @@ def _registry() -> list[Extension]:
         iam_requests.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
+        kms_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
         log_targets.EXTENSION,
@@ -39,6 +42,7 @@ def _registry() -> list[Extension]:
         apigatewayv2.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        sts_sessions.EXTENSION,
     ]
 
 

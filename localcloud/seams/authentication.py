@@ -135,6 +135,43 @@ def deny(principal_arn: str, explicit: bool, resource_policy_arn: str = "", mess
                                 resource_policy_arn=resource_policy_arn)
 
 
+def _json_field(body: bytes, name: str) -> str:
+    try:
+        import json
+
+        value = json.loads(body or b"{}").get(name)
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _resources_across_accounts(original: Callable) -> Callable:
+    """ministack names a request's resource in the caller's account; where the request
+    names it otherwise (a log group or archive ARN, a ciphertext's key), the owner's."""
+    def extract_resource_arn(service, method, path, headers, body, routing_params, region, account_id):
+        found = original(service, method, path, headers, body, routing_params, region, account_id)
+        target = headers.get("x-amz-target", "").rsplit(".", 1)[-1]
+        if service == "logs":
+            identifier = _json_field(body, "logGroupIdentifier")
+            if identifier.startswith("arn:"):
+                found = identifier.removesuffix(":*")
+            elif identifier:
+                found = f"arn:aws:logs:{region}:{account_id}:log-group:{identifier}"
+            stream = _json_field(body, "logStreamName")
+            if ":log-group:" in found and found.count(":") == 6:
+                found += f":log-stream:{stream}" if stream else ":*"
+        elif service == "events" and target == "StartReplay":
+            found = _json_field(body, "EventSourceArn") or found
+        elif service == "kms" and found.startswith("arn:aws:kms:") and ":key/" in found:
+            from localcloud.seams import kms
+
+            with_key = kms.key_arn(found, found.split(":")[4], region)
+            found = with_key or kms.key_arn_by_id(found.rsplit("/", 1)[-1]) or found
+        return found
+
+    return extract_resource_arn
+
+
 def install(decide: Callable) -> None:
     """``decide(access_key_id, action, service, region, resource, service_context)`` runs after
     ministack authenticated the request and returns None (allowed) or :func:`deny`'s result."""
@@ -146,6 +183,7 @@ def install(decide: Callable) -> None:
     app.pin_request_origin = _secure_transport(app.pin_request_origin)
     evaluator.resolve_principal = _principal_without_policies(evaluator.resolve_principal)
     iam_actions.access_denied_response = _worded_denials(iam_actions.access_denied_response)
+    iam_actions.extract_resource_arn = _resources_across_accounts(iam_actions.extract_resource_arn)
     authenticate_then = evaluator.enforce
 
     def enforce(access_key_id, iam_action, service, region, resource_arn="*", service_context=None):

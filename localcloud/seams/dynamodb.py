@@ -18,3 +18,22 @@ def policy_and_key(table_arn: str) -> tuple[str, str] | None:
         policy = dynamodb._resource_policies.get(table.get("TableArn", table_arn))
     sse = table.get("SSEDescription") or {}
     return (policy.get("Policy") if isinstance(policy, dict) else policy) or "", sse.get("KMSMasterKeyArn") or ""
+
+
+def set_encryption_key(table_name: str, key_arn: str) -> bool:
+    """Record that a table (current scope) is encrypted with a customer managed key, as
+    DescribeTable's SSEDescription reports it; False when there is no such table."""
+    from ministack.services import dynamodb
+
+    table = dynamodb._tables.get(table_name)
+    if table is None:
+        return False
+    table["SSEDescription"] = {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key_arn}
+    return True
+
+
+def encryption_key(table_name: str) -> str:
+    from ministack.services import dynamodb
+
+    table = dynamodb._tables.get(table_name) or {}
+    return (table.get("SSEDescription") or {}).get("KMSMasterKeyArn") or ""

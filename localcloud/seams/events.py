@@ -96,7 +96,8 @@ def action(name: str, payload: dict) -> tuple[int, dict]:
     from CloudFormation provisioners, which may run on the event loop)."""
     eventbridge = module()
     handler = {"CreateArchive": eventbridge._create_archive, "UpdateArchive": eventbridge._update_archive,
-               "DeleteArchive": eventbridge._delete_archive, "DescribeEventBus": eventbridge._describe_event_bus}[name]
+               "DeleteArchive": eventbridge._delete_archive, "DescribeEventBus": eventbridge._describe_event_bus,
+               "UpdateEventBus": eventbridge._update_event_bus}[name]
     status, _headers, body = handler(payload)
     return decode_json(status, body)
 

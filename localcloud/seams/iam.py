@@ -1,20 +1,14 @@
 """IAM and STS as ministack stores them: roles, users, policies, access keys, sessions.
 
-Read-only views for the policy evaluation in ``localcloud.auth``, plus issuing a session
-for a role (what a service does when it assumes one). Documents are returned as stored
+Read-only views for the policy evaluation in ``localcloud.auth``, and an admin hook
+expiring an STS session. Documents are returned as stored
 (JSON text, sometimes URL-encoded, or dicts); ``localcloud.auth.policy`` compiles them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import time
 from dataclasses import dataclass
-
-ROOT_SECRET = "test"  # the secret of every account's root key (access key id = account id)
-
 
 def _iam():
     from ministack.services import iam
@@ -119,35 +113,7 @@ def identity_of_key(access_key_id: str, account: str) -> Identity | None:
     return Identity(credential.principal_arn, kind, credential.account_id, tuple(documents), bool(passed))
 
 
-# --- sessions a service takes for a role ---------------------------------------------------
-
-_SESSION_SECRET = os.urandom(32)  # per process: issued keys do not survive a restart, as STS's don't
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str
-    expiration: float
-
-
-def issue_role_session(role_arn: str, session_name: str, duration_s: int = 3600) -> Credentials:
-    """Register temporary credentials for ``role_arn`` (as STS AssumeRole issues them)."""
-    account, role_name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
-    seed = hmac.new(_SESSION_SECRET, f"{role_arn}|{session_name}|{time.time()}".encode(), hashlib.sha256).hexdigest()
-    credentials = Credentials("ASIA" + seed[:16].upper(), seed[16:56], seed[:64] + seed[64:], time.time() + duration_s)
-    _sts().register_session(credentials.access_key_id, {
-        "Arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}",
-        "UserId": f"AROA{seed[56:64].upper()}:{session_name}",
-        "AccountId": account,
-        "SecretAccessKey": credentials.secret_access_key,
-        "SessionToken": credentials.session_token,
-        "Expiration": credentials.expiration,
-        "PrincipalType": "AssumedRole",
-    })
-    return credentials
-
+# --- sessions -------------------------------------------------------------------------------------
 
 def expire_session(access_key_id: str) -> bool:
     """Move a session's expiry into the past (admin: tests of ExpiredToken)."""

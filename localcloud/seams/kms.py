@@ -31,3 +31,11 @@ def key_policy_and_grants(arn: str) -> tuple[str, list[dict]] | None:
             return None
         grants = [g for g in kms._grants.values() if g.get("KeyId") == record.get("Arn")]
     return record.get("Policy") or "", grants
+
+
+def key_arn_by_id(key_id: str) -> str | None:
+    """The ARN of the key with this id, in whichever account holds it (key ids are unique)."""
+    for (_account, _region, stored_id), record in list(_kms()._keys.all_items()):
+        if stored_id == key_id:
+            return record.get("Arn")
+    return None

@@ -219,10 +219,56 @@ def observer(aws, unique):
         sqs, events = aws("sqs", account, region), aws("events", account, region)
         name = unique(f"obs-{bus_name[-12:]}")
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        events.put_rule(Name=name, EventBusName=bus_name,
-                        EventPattern=json.dumps(pattern))
+        rule_arn = events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern))["RuleArn"]
+        allow_rule_to_send(sqs, url, rule_arn)
         events.put_targets(Rule=name, EventBusName=bus_name,
                            Targets=[{"Id": "q", "Arn": queue_arn(sqs, url)}])
         return url
+
+    return make
+
+
+# --- permissions AWS requires (strict IAM is the local cloud's default) -----------------------------
+
+
+def allow(actions: str | list[str], resources: str | list[str]) -> dict:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def allow_rule_to_send(sqs, queue_url: str, rule_arn: str) -> None:
+    """The queue policy an EventBridge rule needs to deliver to a queue (what CDK's SqsQueue target adds)."""
+    arn = queue_arn(sqs, queue_url)
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+
+
+def allow_events_to_log_group(logs, group_arn: str) -> None:
+    """The CloudWatch Logs resource policy EventBridge needs to write to a log group (CDK adds one)."""
+    logs.put_resource_policy(policyName=f"events-{uuid.uuid4().hex[:8]}", policyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group_arn}:*"}]}))
+
+
+def create_role(iam, name: str, services: list[str], statements: list[dict]) -> str:
+    """An IAM role the AWS ``services`` may assume, allowed exactly ``statements``; its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="least-privilege",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    return arn
+
+
+@pytest.fixture
+def role(aws):
+    """role(service, statements, account=ACCOUNT_A) -> ARN of a new IAM role that ``service``
+    (e.g. "pipes.amazonaws.com") may assume, allowed exactly ``statements``."""
+
+    def make(service: str, statements: list[dict], account: str = ACCOUNT_A) -> str:
+        return create_role(aws("iam", account), f"{service.split('.')[0]}-{uuid.uuid4().hex[:10]}", [service],
+                           statements)
 
     return make

@@ -15,7 +15,8 @@ import psutil
 import pytest
 from botocore.config import Config
 
-from .conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, server_env, stop_process, wait_for, wait_healthy
+from .conftest import (ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, allow, create_role, free_port, server_env, stop_process,
+                       wait_for, wait_healthy)
 
 WORKERS = 2
 KEPT = 5
@@ -33,6 +34,9 @@ def small_cloud(tmp_path_factory):
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(endpoint, process, log)
+        # the role the function and state machines name (the function's logs are written as it)
+        create_role(client(endpoint, "iam"), "x", ["lambda.amazonaws.com", "states.amazonaws.com"], [
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"arn:aws:logs:*:{ACCOUNT_A}:log-group:/aws/lambda/*")])
         yield endpoint, process
     finally:
         stop_process(process)

@@ -122,8 +122,12 @@ def _bus_arn(entry: dict, account: str, region: str) -> str:
 
 
 def _refused(entry: dict, account: str, region: str) -> dict | None:
-    """The failed entry when the caller may not put events on the entry's bus."""
-    decision = auth.decide_for_acting("events:PutEvents", _bus_arn(entry, account, region))
+    """The failed entry when the caller may not put events on the entry's bus (a bus that
+    does not exist fails as ResourceNotFoundException, below)."""
+    bus_arn = _bus_arn(entry, account, region)
+    if seams.events.bus_policy_and_key(bus_arn) is None:
+        return None
+    decision = auth.decide_for_acting("events:PutEvents", bus_arn)
     if decision.allowed:
         return None
     return {"ErrorCode": "AccessDeniedException", "ErrorMessage": decision.message}
