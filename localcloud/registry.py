@@ -25,6 +25,7 @@ def _registry() -> list[Extension]:
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.sts import sessions as sts_sessions
     from localcloud.services.awslambda import execution_role
+    from localcloud.services.cloudformation import execution_role as cloudformation_role
     from localcloud.services.states import bounded_history, express_start, task_roles
 
     return [
@@ -39,6 +40,7 @@ def _registry() -> list[Extension]:
         express_start.EXTENSION,
         task_roles.EXTENSION,
         execution_role.EXTENSION,
+        cloudformation_role.EXTENSION,  # after the extensions that wrap CloudFormation's resource handlers
         apigatewayv2.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
