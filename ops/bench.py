@@ -394,6 +394,11 @@ def main() -> int:
         latencies = measure_latency(sender, args.latency_count)
         results["latency_ms"] = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                                  "p99": percentile(latencies, 99), "count": len(latencies)}
+        log(f"strict IAM versus LOCALCLOUD_IAM=off: {args.latency_count} interleaved transactions each")
+        from ops import bench_iam
+
+        results["iam_latency_ms"] = bench_iam.compare(BENCH_PORT, BENCH_DIR / "outputs.json", BENCH_DIR,
+                                                      args.latency_count, unique_body, log)
         log("throughput: ascending offered loads")
         results["throughput_tps"], results["throughput_runs"] = measure_throughput(sender, loads, args.duration)
         # Loss counted over every load offered, the one that was not sustained included.
@@ -420,6 +425,10 @@ def main() -> int:
     for key in TARGETS:
         print(f"{key:<16} {verdict(results, key):<40}")
     print(f"{'latency_ms.p95':<16} {results['latency_ms']['p95']}")
+    iam = results.get("iam_latency_ms") or {}
+    if iam:
+        print(f"{'iam strict/off':<16} p50 {iam['strict']['p50']}/{iam['off']['p50']} ms, "
+              f"p99 {iam['strict']['p99']}/{iam['off']['p99']} ms (strict p50 = {iam['strict_over_off_p50']} x off)")
     for name, figures in (results.get("side_by_side") or {}).items():
         print(f"{name:<28} {figures}")
     print(f"written to {BENCH_DIR / 'latest.json'}")
