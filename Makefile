@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export NODE_NO_WARNINGS := 1
 BODY ?= {"amount": 42.5, "currency": "EUR", "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "iban": "GB82WEST12345698765432"}}
 
-.PHONY: help install up down status deploy send replay logs test test-unit test-integration demo bench synth clean
+.PHONY: help install up down status console deploy send replay logs test test-unit test-integration demo bench synth clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ down: ## stop the local cloud (only what this project started)
 status: $(VENV)/.installed ## show the local cloud's health and extensions
 	@$(PY) -m localcloud status
 
+console: $(VENV)/.installed ## print the local console's URL (with this start's token)
+	@$(PY) -m localcloud console
+
 deploy: install ## bootstrap every account/region and deploy all stacks with cdklocal
 	$(PY) -m ops.deploy_local
 
@@ -56,8 +59,17 @@ replay: $(VENV)/.installed ## replay archived transactions (FROM=/TO= ISO times,
 logs: $(VENV)/.installed ## tail the workflow Lambda's log (Ctrl-C to stop)
 	@$(PY) -m ops.logs
 
-test: install ## unit, local-cloud and integration tests (brings the local cloud up and deploys if needed)
-	$(PY) -m pytest tests/unit tests/localcloud tests/integration
+test: install chromium ## unit, local-cloud, parity and integration tests (brings the local cloud up and deploys if needed)
+	$(PY) -m pytest tests/unit tests/localcloud tests/parity tests/integration
+
+# The console's browser tests drive Debian's Chromium (never a downloaded browser build).
+chromium: ## install Debian's chromium for the console's browser tests (as root; else they skip and say how)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the console's browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null \
+			|| echo "apt-get install chromium failed: the console's browser tests will skip"; \
+	else echo "no /usr/bin/chromium: the console's browser tests will skip (install it: sudo apt-get install chromium)"; fi
 
 test-unit: install ## unit tests only (no local cloud)
 	$(PY) -m pytest tests/unit

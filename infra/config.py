@@ -70,6 +70,9 @@ class TransactionPipelineSettings:
     event_detail_type: str = "TransactionReceived"
     api_authorization: str = "AWS_IAM"  # or NONE: an open ingestion endpoint
     personal_fields: tuple[str, ...] = ("customer.name", "customer.email", "customer.iban")
+    # The ingress pipe's enrichment (lambda/transaction_enricher): validates each record
+    # and adds a ``validation`` field beside its body.
+    pipe_enrichment: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """python -m localcloud {up|down|status|serve}
 
-up      start the local cloud in the background; return once it answers healthy
-down    stop the local cloud this project started (by its PID file)
-status  print the health document, exit 1 when nothing answers
-serve   run in the foreground (what `up` starts; also the container's command)
+up       start the local cloud in the background; return once it answers healthy
+down     stop the local cloud this project started (by its PID file)
+status   print the health document, exit 1 when nothing answers
+console  print the console's URL (with this start's token)
+serve    run in the foreground (what `up` starts; also the container's command)
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def up() -> int:
     found = health(settings.endpoint)
     if found:
         print(f"local cloud already running on {settings.endpoint} (ministack {found.get('ministack')})")
+        _print_console_url(settings)
         return 0
     if found == {}:
         print(f"{settings.endpoint} already answers, but it is not this project's local cloud "
@@ -86,6 +88,7 @@ def up() -> int:
             elapsed = time.monotonic() - started
             print(f"local cloud healthy on {settings.endpoint} in {elapsed:.2f} s "
                   f"(pid {process.pid}, log {settings.log_file}, persistence {'on' if settings.persist else 'off'})")
+            _print_console_url(settings)
             return 0
         time.sleep(0.02)
     print(f"local cloud did not answer within {START_TIMEOUT_S:.0f} s; see {settings.log_file}", file=sys.stderr)
@@ -125,6 +128,25 @@ def status() -> int:
     return 0
 
 
+def _print_console_url(settings) -> bool:
+    from localcloud.console.access import console_url, read_token, token_path
+
+    token = read_token(settings.home)
+    if token is None:
+        print(f"console: no token in {token_path(settings.home)} (a local cloud started elsewhere?)", file=sys.stderr)
+        return False
+    print(f"console: {console_url(settings.endpoint, token)}")
+    return True
+
+
+def console() -> int:
+    settings = load_settings()
+    if not health(settings.endpoint):
+        print(f"nothing answers on {settings.endpoint}: run `make up`", file=sys.stderr)
+        return 1
+    return 0 if _print_console_url(settings) else 1
+
+
 def serve() -> int:
     from localcloud.server import serve as run
 
@@ -132,7 +154,7 @@ def serve() -> int:
     return 0
 
 
-COMMANDS = {"up": up, "down": down, "status": status, "serve": serve}
+COMMANDS = {"up": up, "down": down, "status": status, "console": console, "serve": serve}
 
 
 def main(argv: list[str]) -> int:

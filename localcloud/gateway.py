@@ -24,10 +24,11 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import auth, registry, seams
+    from localcloud import auth, console, registry, seams
     from localcloud.auth import admin
 
     installed = registry.install_all()
+    console_app = console.start(settings)
     ministack_app = ministack.app
     started = time.monotonic()
     data_plane = registry.data_plane_handlers()
@@ -69,6 +70,8 @@ def build_app(settings: Settings):
         if scope["type"] == "http":
             if scope["path"] == HEALTH_PATH:
                 await health(send)
+                return
+            if await console_app(scope, receive, send):
                 return
             if admin.refused(scope["path"]):
                 await admin.send_refusal(send)

@@ -18,15 +18,33 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, pipes
+    from localcloud.services.awslambda import execution_role
+    from localcloud.services.cloudformation import execution_role as cloudformation_role
     from localcloud.services.events import cloudformation as events_cloudformation
-    from localcloud.services.events import cross_account, log_targets, target_roles
+    from localcloud.services.events import (
+        api_shapes,
+        cross_account,
+        log_targets,
+        put_events,
+        state_machine_targets,
+        target_roles,
+    )
     from localcloud.services.iam import requests as iam_requests
     from localcloud.services.kms import cloudformation as kms_cloudformation
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
+    from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
+    from localcloud.services.sqs import validation as sqs_validation
+    from localcloud.services.states import (
+        bounded_history,
+        context_object,
+        execution_logs,
+        express_executions,
+        express_start,
+        lambda_tasks,
+        payload_limits,
+        task_roles,
+    )
     from localcloud.services.sts import sessions as sts_sessions
-    from localcloud.services.awslambda import execution_role
-    from localcloud.services.cloudformation import execution_role as cloudformation_role
-    from localcloud.services.states import bounded_history, express_start, task_roles
 
     return [
         iam_requests.EXTENSION,
@@ -35,15 +53,27 @@ def _registry() -> list[Extension]:
         kms_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
+        put_events.EXTENSION,
+        state_machine_targets.EXTENSION,
+        api_shapes.EXTENSION,
         log_targets.EXTENSION,
         target_roles.EXTENSION,  # after log_targets: wraps its delivery too
         express_start.EXTENSION,
+        express_executions.EXTENSION,
+        payload_limits.EXTENSION,
+        context_object.EXTENSION,
+        lambda_tasks.EXTENSION,
+        execution_logs.EXTENSION,
         task_roles.EXTENSION,
         execution_role.EXTENSION,
         cloudformation_role.EXTENSION,  # after the extensions that wrap CloudFormation's resource handlers
         apigatewayv2.EXTENSION,
+        receipt_handles.EXTENSION,
+        fifo_order.EXTENSION,
+        sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        message_move_tasks.EXTENSION,
         sts_sessions.EXTENSION,
     ]
 

@@ -1,6 +1,10 @@
 """`make send`: POST one transaction and follow it through every hop, printing each.
 
     python -m ops.send [--body TEXT | --body-file PATH] [--timeout SECONDS]
+
+The hops are the console's journey (localcloud/console/journey.py): what is deployed is
+read through the AWS APIs, and each hop shows the trace the transaction left there. The
+last line is the console URL with this transaction's journey open (local cloud only).
 """
 
 from __future__ import annotations
@@ -8,84 +12,79 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
+import time
+from pathlib import Path
 
-from ops.environment import NotDeployed, client, config, output
-from ops.transactions import PIPELINE_STACK, api_url, domain_events, post, recorded, sha256_hex
+from localcloud.console.access import console_url, read_token
+from localcloud.console.journey import Journey, follow
+from localcloud.console.topology import discover
+from ops.environment import NotDeployed, client, config, endpoint_url, local_state_dir, output
+from ops.transactions import PIPELINE_STACK, api_url, post, recorded, sha256_hex
 
 DEFAULT_BODY = '{"amount": 42.5, "currency": "EUR", "customer": {"name": "Ada Lovelace", "email": "ada@example.com"}}'
+KINDS = {"api": "HTTP API", "queue": "SQS queue", "pipe": "pipe", "bus": "event bus", "rule": "rule",
+         "workflow": "state machine", "function": "Lambda", "archive": "archive", "logs": "log group"}
 
 
-class Trace:
-    def __init__(self, sent_at_ms: int) -> None:
-        self.sent_at_ms = sent_at_ms
-        self.failed = False
-
-    def hop(self, number: int, name: str, ok: bool, text: str, at_ms: int | None = None) -> None:
-        after = f" (+{at_ms - self.sent_at_ms} ms)" if at_ms else ""
-        print(f"  {number} {name:<16} {'ok ' if ok else 'MISSING'} {text}{after}", flush=True)
-        self.failed = self.failed or not ok
+def scopes() -> list[tuple[str, str]]:
+    """Every account and region the configuration deploys to."""
+    cfg = config()
+    found = {(cfg.backbone.account, cfg.backbone.region), (cfg.backbone.account, cfg.second_region)}
+    found |= {(app.account, app.region) for app in cfg.applications}
+    return sorted(found)
 
 
-def archive_count(account: str, region: str, archive: str) -> int:
-    return client("events", account, region).describe_archive(ArchiveName=archive).get("EventCount", 0)
+def print_journey(journey: Journey) -> None:
+    start = journey.entered_ms
+    for hop in journey.hops:
+        after = f" +{hop.at_ms - start} ms" if hop.at_ms and start else ""
+        text = f"  {hop.text}" if hop.text else ""
+        print(f"  {hop.status:<8}{'  ' * hop.depth}{KINDS[hop.node.kind]} {hop.node.name} "
+              f"({hop.node.account}/{hop.node.region}){after}{text}", flush=True)
+
+
+def console_line(sha: str, since_ms: int) -> str | None:
+    """The console URL with this journey open, when the local cloud's token is readable here."""
+    home = Path(os.environ.get("LOCALCLOUD_HOME", local_state_dir()))
+    token = read_token(home)
+    return console_url(endpoint_url(), token, f"journey?sha={sha}&since={since_ms}") if token else None
 
 
 def trace(body: str, timeout: float) -> bool:
-    cfg = config()
-    payments = cfg.transaction_pipeline_app
-    ledger = next((a for a in cfg.applications if a.consumer), None)
     body_sha256 = sha256_hex(body)
-    archive = output(PIPELINE_STACK, "ArchiveName")
-    archived_before = archive_count(payments.account, payments.region, archive)
-
     print(f"POST {api_url()}  ({len(body.encode())} bytes, sha256 {body_sha256[:16]}…)")
     accepted = post(body)
-    t = Trace(accepted.sent_at_ms)
-    t.hop(1, "HTTP API -> SQS", accepted.status == 200,
-          f"HTTP {accepted.status}, SQS MessageId {accepted.message_id}" if accepted.status == 200
-          else f"HTTP {accepted.status} {json.dumps(accepted.body)}")
     if accepted.status != 200:
+        print(f"  HTTP {accepted.status} {json.dumps(accepted.body)}")
+        print("the HTTP API did not accept the transaction")
         return False
-    expected_md5 = hashlib.md5(body.encode()).hexdigest()
     md5 = accepted.body["SendMessageResponse"]["SendMessageResult"]["MD5OfMessageBody"]
-    t.hop(2, "SQS message", md5 == expected_md5, f"MD5OfMessageBody {md5} {'matches' if md5 == expected_md5 else 'DIFFERS'}")
+    identical_at_sqs = md5 == hashlib.md5(body.encode()).hexdigest()
+    print(f"  HTTP 200, SQS MessageId {accepted.message_id}, MD5OfMessageBody {'matches' if identical_at_sqs else 'DIFFERS'}")
 
-    lines = recorded(body_sha256, accepted.sent_at_ms, timeout)
-    archived_after = archive_count(payments.account, payments.region, archive)
-    t.hop(3, "Pipe -> bus", archived_after > archived_before,
-          f"event on {output(PIPELINE_STACK, 'TransactionBusName')}, archive {archive}: "
-          f"{archived_before} -> {archived_after} events")
-    executions = client("stepfunctions", payments.account, payments.region).list_executions(
-        stateMachineArn=output(PIPELINE_STACK, "StateMachineArn"), maxResults=5).get("executions", [])
-    latest = executions[0]["status"] if executions else "none listed"
-    t.hop(4, "Step Functions", bool(lines), f"EXPRESS workflow ran (latest execution: {latest})")
-    if not lines:
-        t.hop(5, "Lambda log line", False, f"no 'transaction recorded' line within {timeout:.0f} s")
-        return False
-    at_ms, line = lines[0]
-    identical = line.get("body") == body and line.get("body_sha256") == body_sha256
-    t.hop(5, "Lambda log line", identical,
-          f"{output(PIPELINE_STACK, 'RecorderLogGroupName')}: body {'byte-identical' if identical else 'DIFFERS'}, "
-          f"sha256 {line.get('body_sha256', '')[:16]}…", at_ms)
+    topology = discover(client, scopes())
+    since_ms = accepted.sent_at_ms - 1000
+    deadline = time.monotonic() + timeout
+    journey = follow(client, topology, body_sha256, body, since_ms)
+    while not journey.complete and time.monotonic() < deadline:
+        time.sleep(0.3)
+        journey = follow(client, topology, body_sha256, body, since_ms)
+    print_journey(journey)
 
-    events = domain_events("Backbone", "AuditLogGroupName", cfg.backbone.account, cfg.backbone.region,
-                           body_sha256, accepted.sent_at_ms, timeout)
-    t.hop(6, "backbone bus", bool(events), f"TransactionRecorded on {cfg.global_bus_name} "
-          f"({cfg.backbone.account}/{cfg.backbone.region})", events[0][0] if events else None)
-    if ledger:
-        consumed = domain_events(f"{ledger.name.title()}Bus", "ConsumerLogGroupName", ledger.account, ledger.region,
-                                 body_sha256, accepted.sent_at_ms, timeout)
-        detail = consumed[0][1].get("detail", {}) if consumed else {}
-        customer = (detail.get("transaction") or {}).get("customer") or {}
-        shown = ", ".join(f"{k}={str(v)[:22]}…" for k, v in customer.items()) or "no personal fields in this body"
-        t.hop(7, f"{ledger.name} consumer", bool(consumed), f"account {ledger.account}: {shown}",
-              consumed[0][0] if consumed else None)
-    second = domain_events("BackboneSecondRegion", "AuditLogGroupName", cfg.backbone.account, cfg.second_region,
-                           body_sha256, accepted.sent_at_ms, timeout)
-    t.hop(8, "second region", bool(second), f"TransactionRecorded on {cfg.global_bus_name} "
-          f"({cfg.backbone.account}/{cfg.second_region})", second[0][0] if second else None)
-    return not t.failed
+    app = config().transaction_pipeline_app
+    lines = recorded(body_sha256, accepted.sent_at_ms, timeout=0)
+    identical = bool(lines) and lines[0][1].get("body") == body
+    print(f"  the recorder's line holds the body {'byte-identical' if identical else 'NOT byte-identical'} "
+          f"({output(PIPELINE_STACK, 'RecorderLogGroupName')}, account {app.account})")
+    if journey.stopped:
+        print(f"  stopped: {journey.stopped}")
+    print("every hop passed" if journey.ok and identical_at_sqs and identical else
+          "some hops did not complete: see above, the console, and `make logs`")
+    link = console_line(body_sha256, since_ms)
+    print(f"console, this journey: {link}" if link else "console: `make console` prints its URL")
+    return journey.ok and identical_at_sqs and identical
 
 
 def main() -> int:
@@ -97,12 +96,10 @@ def main() -> int:
     args = parser.parse_args()
     body = open(args.body_file, encoding="utf-8").read() if args.body_file else args.body
     try:
-        ok = trace(body, args.timeout)
+        return 0 if trace(body, args.timeout) else 1
     except NotDeployed as error:
         print(error, file=sys.stderr)
         return 1
-    print("every hop passed" if ok else "some hops did not complete: see above, and `make logs`")
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

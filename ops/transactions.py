@@ -7,7 +7,6 @@ the log group, from a start time. Latency is taken from the log event's own time
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import urllib.error
@@ -15,10 +14,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from localcloud.console import evidence
 from ops.environment import client, config, endpoint_url, output
 
 PIPELINE_STACK = "PaymentsTransactionPipeline"
-PAGE_SIZE = 10_000  # FilterLogEvents' largest page
 RECORDED = '"transaction recorded"'  # filter pattern for the recorder's first line (still check the message)
 
 
@@ -37,8 +36,7 @@ class Accepted:
         return ((self.body.get("SendMessageResponse") or {}).get("SendMessageResult") or {}).get("MessageId")
 
 
-def sha256_hex(body: bytes | str) -> str:
-    return hashlib.sha256(body.encode("utf-8") if isinstance(body, str) else body).hexdigest()
+sha256_hex = evidence.sha256_hex  # ops' callers and the tests take it from here
 
 
 def api_url(path: str = "/") -> str:
@@ -68,11 +66,6 @@ def payments():
     return config().transaction_pipeline_app
 
 
-def _event_key(event: dict):
-    # The local cloud leaves eventId out of the lines a Lambda writes.
-    return event.get("eventId") or (event["timestamp"], event.get("logStreamName"), event.get("message"))
-
-
 def log_records(group: str, account: str, region: str, since_ms: int,
                 predicate: Callable[[dict], bool] = lambda r: True,
                 filter_pattern: str = "", logs=None) -> Iterator[tuple[int, dict]]:
@@ -86,40 +79,11 @@ def log_events(group: str, account: str, region: str, since_ms: int,
                filter_pattern: str = "", logs=None) -> Iterator[tuple[dict, dict]]:
     """(log event, parsed JSON line) of every JSON log line in ``group`` since ``since_ms``;
     ``logs`` is a CloudWatch Logs client of another endpoint than this process's own.
-
-    Follows nextToken; where a page comes back full without one (the local cloud's
-    FilterLogEvents stops at its limit), it continues from the last timestamp read."""
-    logs = logs or client("logs", account, region)
-    kwargs = {"logGroupName": group, "startTime": since_ms, "limit": PAGE_SIZE}
-    if filter_pattern:
-        kwargs["filterPattern"] = filter_pattern
-    seen_at_last_ms: set = set()
-    while True:
-        page = logs.filter_log_events(**kwargs)
-        events = page.get("events", [])
-        for event in events:
-            if _event_key(event) in seen_at_last_ms:
-                continue
-            message = event.get("message", "")
-            if not message.startswith("{"):
-                continue
-            try:
-                record = json.loads(message)
-            except ValueError:
-                continue
-            if predicate(record):
-                yield event, record
-        token = page.get("nextToken")
-        if token:
-            kwargs["nextToken"] = token
-        elif len(events) >= PAGE_SIZE:
-            last_ms = events[-1]["timestamp"]
-            seen_at_last_ms = {_event_key(e) for e in events if e["timestamp"] == last_ms}
-            if len(seen_at_last_ms) >= PAGE_SIZE:
-                raise RuntimeError(f"more than {PAGE_SIZE} log events in {group} share one millisecond")
-            kwargs["startTime"] = last_ms
-        else:
-            return
+    Reading (pagination, the local cloud's full pages without nextToken) is the console's."""
+    for event in evidence.read_log_events(logs or client("logs", account, region), group, since_ms, filter_pattern):
+        record = evidence.json_line(event.get("message", ""))
+        if record is not None and predicate(record):
+            yield event, record
 
 
 class LogTail:
@@ -141,7 +105,7 @@ class LogTail:
         start = max(self.since_ms, self.newest_ms - self.OVERLAP_MS)
         found = []
         for event, record in log_events(*self.where, start, filter_pattern=self.filter_pattern):
-            key = _event_key(event)
+            key = evidence.event_key(event)
             if key in self.seen:
                 continue
             self.seen[key] = event["timestamp"]

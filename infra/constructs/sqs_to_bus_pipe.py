@@ -2,6 +2,7 @@
 
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sqs as sqs
@@ -28,12 +29,17 @@ class SqsToEventBusPipe(Construct):
         batch_size: int,
         batching_window_seconds: int,
         log_group: logs.ILogGroup,
+        enrichment: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"))
         queue.grant_consume_messages(self.role)
         bus.grant_put_events_to(self.role)
         log_group.grant_write(self.role)
+        if enrichment is not None:  # invoked synchronously with each batch; its answer goes to the bus
+            # The unqualified ARN the pipe names, not grant_invoke's versions too (":*").
+            self.role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                                                        resources=[enrichment.function_arn]))
         self.pipe = pipes.CfnPipe(
             self,
             "Pipe",
@@ -45,6 +51,7 @@ class SqsToEventBusPipe(Construct):
                     maximum_batching_window_in_seconds=batching_window_seconds,
                 )
             ),
+            enrichment=enrichment.function_arn if enrichment is not None else None,
             target=bus.event_bus_arn,
             target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
                 event_bridge_event_bus_parameters=pipes.CfnPipe.PipeTargetEventBridgeEventBusParametersProperty(

@@ -35,7 +35,10 @@ class TransactionWorkflow(Construct):
             lambda_function=recorder,
             payload_response_only=True,
             retry_on_service_exceptions=False,
-            result_path="$.recorded",
+            # The state's output stays its input: a state's output may not exceed 256 KiB, and an
+            # event already near that limit plus the result would fail the execution past any Catch
+            # (States.DataLimitExceeded), recorded but not succeeded. So the only limit is the input's.
+            result_path=sfn.JsonPath.DISCARD,
         )
         # Throttling is not the transaction's fault: wait it out longer, with jitter.
         record.add_retry(
@@ -59,7 +62,7 @@ class TransactionWorkflow(Construct):
             message_body=sfn.TaskInput.from_json_path_at("$.detail.body"),
             result_path=sfn.JsonPath.DISCARD,
         ).next(sfn.Fail(self, "NotRecorded", error="TransactionNotRecorded", cause="Dead-lettered after retries"))
-        record.add_catch(dead_letter, errors=["States.ALL"], result_path="$.error")
+        record.add_catch(dead_letter, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
 
         self.log_group = encrypted_log_group(self, "Logs", key=key, days=log_retention_days)
         self.state_machine = sfn.StateMachine(

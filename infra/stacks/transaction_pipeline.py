@@ -57,6 +57,11 @@ class TransactionPipelineStack(Stack):
             description="Transactions as received",
         )
         pipe_logs = encrypted_log_group(self, "PipeLogs", key=key, days=settings.log_retention_days)
+        enricher = PythonFunction(
+            self, "PipeEnrichment", source="transaction_enricher",
+            description="Ingress pipe enrichment: validates each record, adds a validation field beside the body",
+            environment={}, key=key, log_retention_days=settings.log_retention_days,
+        ) if settings.pipe_enrichment else None
         SqsToEventBusPipe(
             self,
             "IngressPipe",
@@ -67,6 +72,7 @@ class TransactionPipelineStack(Stack):
             batch_size=settings.pipe_batch_size,
             batching_window_seconds=settings.pipe_batching_window_seconds,
             log_group=pipe_logs,
+            enrichment=enricher.function if enricher is not None else None,
         )
 
         idempotency = dynamodb.TableV2(
@@ -155,6 +161,7 @@ class TransactionPipelineStack(Stack):
             "WorkflowDeadLetterQueueUrl": workflow_dlq.queue_url,
             "RuleDeadLetterQueueUrl": rule_dlq.queue_url,
             "StateMachineArn": workflow.state_machine.state_machine_arn,
+            "WorkflowLogGroupName": workflow.log_group.log_group_name,
             "RecorderFunctionName": recorder.function.function_name,
             "RecorderLogGroupName": recorder.log_group.log_group_name,
             "DomainEventBusArn": domain_bus_arn,

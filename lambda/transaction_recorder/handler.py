@@ -100,6 +100,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
         message_id=message_id,
         event_id=event.get_id,
         replay_name=event.raw_event.get("replay-name"),
+        validation=event.detail.get("validation"),  # added beside the body by the pipe's enrichment, if any
     )
     published = publish_transaction_recorded(transaction={
         # request_id is left out of the key: it differs on every attempt.

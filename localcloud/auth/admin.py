@@ -4,9 +4,9 @@ ministack serves ``/_ministack/*`` (dump queued messages, download function code
 settings, wipe every resource) to anyone who can reach the port, without credentials; our
 own ``/_localcloud/*`` admin endpoints are for test sessions. AWS has nothing of the kind,
 so a local cloud refuses them unless a test session enables them. Left open: our health
-document, the console (protected by a per-start token of its own), and the capability
-URLs AWS resources are given (a custom resource's response URL, a wait condition's
-signal URL), whose unguessable token is their credential as on AWS.
+document, the console (it answers its own routes first, behind a per-start token of its
+own), and the capability URLs AWS resources are given (a custom resource's response URL, a
+wait condition's signal URL), whose unguessable token is their credential as on AWS.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 
 OPEN_PATHS = ("/_localcloud/health",)
-OPEN_PREFIXES = ("/_localcloud/console", "/_ministack/cfn-response/", "/_ministack/cfn-signal/")
+OPEN_PREFIXES = ("/_ministack/cfn-response/", "/_ministack/cfn-signal/")
 GUARDED_PREFIXES = ("/_ministack/", "/_localcloud/")
 REFUSAL = ("Admin endpoints are disabled on this local cloud. They are meant for test sessions: start it with "
            "LOCALCLOUD_ADMIN=1 to enable /_ministack/* and /_localcloud/* admin endpoints.")

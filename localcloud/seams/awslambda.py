@@ -10,6 +10,14 @@ from localcloud.seams.core import call_handler_sync
 
 def invoke(function_arn: str, payload: str, invocation_type: str = "RequestResponse", *, principal: str) -> bool:
     """Invoke through the Lambda API from a worker thread, as ``principal``; True when the function succeeded."""
+    status, function_error, _body = invoke_for_result(function_arn, payload, invocation_type, principal=principal)
+    return status < 300 and not function_error
+
+
+def invoke_for_result(function_arn: str, payload: str, invocation_type: str = "RequestResponse", *,
+                      principal: str) -> tuple[int, str | None, bytes]:
+    """Invoke through the Lambda API from a worker thread, as ``principal``: (HTTP status,
+    X-Amz-Function-Error or None, response payload)."""
     account, region = function_arn.split(":")[4], function_arn.split(":")[3]
     headers = {
         "content-type": "application/json",
@@ -17,10 +25,10 @@ def invoke(function_arn: str, payload: str, invocation_type: str = "RequestRespo
         "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/lambda/aws4_request",
     }
     path = f"/2015-03-31/functions/{quote(function_arn, safe='')}/invocations"
-    status, response_headers, _body = call_handler_sync("lambda", account, region, "POST", path, headers,
-                                                        payload.encode(), timeout=900, principal=principal)
+    status, response_headers, body = call_handler_sync("lambda", account, region, "POST", path, headers,
+                                                       payload.encode(), timeout=900, principal=principal)
     lowered = {k.lower(): v for k, v in (response_headers or {}).items()}
-    return status < 300 and "x-amz-function-error" not in lowered
+    return status, lowered.get("x-amz-function-error"), body or b""
 
 
 def worker_ceiling() -> int:
@@ -74,3 +82,90 @@ def log_destination(func: dict) -> tuple[str, str, str, str]:
     parts = arn.split(":")
     group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config.get('FunctionName', '')}"
     return config.get("Role", ""), parts[4] if len(parts) > 4 else "", parts[3] if len(parts) > 3 else "", group
+
+
+# --- invocation as a Step Functions task: the raw result and AWS's error payload ----------
+
+def find_function(function_ref: str) -> tuple[dict | None, dict | None, str]:
+    """(function record, its effective configuration, its name) for a name, ARN or
+    partial ARN in the current scope; the records are None when there is no such function."""
+    from ministack.services import lambda_svc
+
+    return lambda_svc._get_func_record_for_ref(function_ref)
+
+
+def function_arn(config: dict) -> str:
+    return config.get("FunctionArn", "")
+
+
+def run_function(function: dict, config: dict, event) -> dict:
+    """Invoke synchronously in-process; ministack's result: {"body", "error"?, "throttle"?, "log"?}."""
+    from ministack.services import lambda_svc
+
+    return lambda_svc._execute_function_with_config_scope(lambda_svc._execution_record_for_config(function, config),
+                                                          event)
+
+
+def result_body(result: dict):
+    return result.get("body")
+
+
+def result_failed(result: dict) -> bool:
+    return bool(result.get("error"))
+
+
+def result_throttled(result: dict) -> bool:
+    return bool(result.get("throttle"))
+
+
+# ministack's Python worker reports an unhandled exception as errorType "Runtime.HandlerError"
+# and appends the traceback to the invocation's log; its own bootstrap is the first frame.
+_GENERIC_ERROR_TYPE = "Runtime.HandlerError"
+_WORKER_BOOTSTRAP = "/_worker.py"
+_TRACEBACK_START = "Traceback (most recent call last):"
+
+
+def _frames_and_exception(traceback_text: str) -> tuple[list[str], str]:
+    lines = traceback_text.splitlines()[1:]
+    frames, index = [], 0
+    while index < len(lines) and lines[index].startswith("  File "):
+        frame = lines[index] + "\n"
+        index += 1
+        code = None
+        while index < len(lines) and lines[index].startswith("    "):
+            stripped = lines[index].strip()
+            if code is None and stripped and set(stripped) - set("^~"):
+                code = lines[index]
+            index += 1
+        frames.append(frame + (code + "\n" if code else ""))
+    return frames, "\n".join(lines[index:])
+
+
+def unhandled_error(result: dict) -> dict | None:
+    """The error payload the AWS Python runtime writes for an unhandled exception
+    ({errorMessage, errorType, stackTrace}; the runtime's errorType is the exception
+    class's name and the stack trace lists the function's own frames), recovered from
+    ministack's result; None when the result is no such error or carries no traceback."""
+    body = result.get("body")
+    if not result.get("error") or not isinstance(body, dict):
+        return None
+    if body.get("errorType") != _GENERIC_ERROR_TYPE:
+        return {k: body[k] for k in ("errorMessage", "errorType", "stackTrace") if k in body}
+    log = result.get("log") or ""
+    if _TRACEBACK_START not in log:
+        return None
+    frames, exception = _frames_and_exception(log[log.rindex(_TRACEBACK_START):])
+    while frames and _WORKER_BOOTSTRAP in frames[0].split(",", 1)[0]:
+        frames.pop(0)
+    qualified = exception.split(":", 1)[0].strip() if exception else ""
+    if not qualified or " " in qualified:
+        return None
+    return {"errorMessage": body.get("errorMessage", ""), "errorType": qualified.rsplit(".", 1)[-1],
+            "stackTrace": frames}
+
+
+def warm_executor():
+    """ministack's executor for Python/Node.js functions in warm worker processes."""
+    from ministack.services import lambda_svc
+
+    return lambda_svc._execute_function_warm

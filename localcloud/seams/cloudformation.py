@@ -11,6 +11,13 @@ def resource_handlers() -> dict[str, dict]:
     return _RESOURCE_HANDLERS
 
 
+def physical_name(stack_name: str, logical_id: str, max_len: int) -> str:
+    """The name CloudFormation generates for a resource whose template names none."""
+    from ministack.services.cloudformation.provisioners import _physical_name
+
+    return _physical_name(stack_name, logical_id, max_len=max_len)
+
+
 def probe_secret_ref_is_arn() -> bool:
     """True when ministack's CloudFormation secret's physical id (its Ref) is the ARN."""
     handlers = resource_handlers()["AWS::SecretsManager::Secret"]

@@ -75,6 +75,9 @@ _JSON_PROTOCOL = {
     "logs": ("logs", "Logs_20140328", "application/x-amz-json-1.1"),
     "states": ("states", "AWSStepFunctions", "application/x-amz-json-1.0"),
     "lambda": ("lambda", "", "application/json"),
+    "kinesis": ("kinesis", "Kinesis_20131202", "application/x-amz-json-1.1"),
+    "dynamodbstreams": ("dynamodb", "DynamoDBStreams_20120810", "application/x-amz-json-1.0"),
+    "firehose": ("firehose", "Firehose_20150804", "application/x-amz-json-1.1"),
 }
 
 
@@ -159,3 +162,19 @@ def call_json_api_sync(service: str, action: str, account: str, region: str, pay
     status, _headers, response = call_handler_sync(service, account, region, method, path, headers, body, timeout,
                                                    principal=principal)
     return decode_json(status, response)
+
+
+def call_query_api_sync(service: str, action: str, account: str, region: str, params: dict[str, str],
+                        timeout: float = 30.0, *, principal: str) -> tuple[int, bytes]:
+    """Call a query-protocol (form-encoded) ``action`` from a worker thread (SNS), as ``principal``."""
+    from urllib.parse import urlencode
+
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/{service}/aws4_request",
+        "host": f"{service}.{region}.amazonaws.com",
+    }
+    body = urlencode({"Action": action, **params}).encode()
+    status, _headers, response = call_handler_sync(service, account, region, "POST", "/", headers, body, timeout,
+                                                   principal=principal)
+    return status, response

@@ -24,6 +24,11 @@ def bus_exists(name: str) -> bool:
     return name in module()._event_buses
 
 
+def ensure_default_bus() -> None:
+    """The current scope's default bus, which ministack creates on first use."""
+    module()._ensure_default_bus()
+
+
 def bus_policy(name: str) -> dict | None:
     return module()._event_bus_policies.get(name)
 
@@ -89,6 +94,36 @@ def pattern_matches(pattern: str, document: dict) -> bool:
 def render_input_template(template: str, values: dict[str, Any]) -> str:
     """Fill ``<name>`` placeholders the way EventBridge input transformers do."""
     return module()._render_input_template(template, values)
+
+
+def replace_json(make_json: Callable[[Any], Any]) -> None:
+    """Give ministack's EventBridge module a ``json`` of our own (wrapping the standard
+    module): every event it serialises for a target goes through its ``dumps``."""
+    eventbridge = module()
+    eventbridge.json = make_json(eventbridge.json)
+
+def api_destination_request(arn: str, http_parameters: dict, payload: str) -> tuple[dict | None, str]:
+    """The HTTP request EventBridge sends for one delivery to the API destination ``arn``
+    (current scope): ({url, method, headers, body}, "") or (None, why not)."""
+    eventbridge = module()
+    name = arn.split(":", 5)[-1].split("/")[1] if "/" in arn else ""
+    destination = eventbridge._api_destinations.get(name)
+    if not destination:
+        return None, f"API destination {name} does not exist"
+    if destination.get("ApiDestinationState", "ACTIVE") != "ACTIVE":
+        return None, f"API destination {name} is {destination.get('ApiDestinationState')}"
+    connection_name = (destination.get("ConnectionArn") or "").split("/")[1] if "/" in (
+        destination.get("ConnectionArn") or "") else ""
+    connection = eventbridge._connections.get(connection_name)
+    if connection is None or connection.get("ConnectionState", "AUTHORIZED") != "AUTHORIZED":
+        return None, f"connection {connection_name} is missing or not authorized"
+    request = eventbridge._build_api_destination_request(destination, connection, http_parameters or {}, payload)
+    from localcloud.seams.core import current_account, current_region
+
+    token_key = (current_account(), current_region(), connection_name)
+    request["headers"] = eventbridge._finalize_api_dest_headers(
+        {**request["headers"], **eventbridge._connection_auth_headers(connection, token_key)})
+    return request, ""
 
 
 def action(name: str, payload: dict) -> tuple[int, dict]:
@@ -162,6 +197,37 @@ def probe_cross_account_bus_delivery() -> bool:
             _call("_delete_rule", {"Name": "probe-in", "EventBusName": "localcloud-probe"})
             _call("_remove_permission", {"EventBusName": "localcloud-probe", "RemoveAllPermissions": True})
             _call("_delete_event_bus", {"Name": "localcloud-probe"})
+
+
+def probe_put_events_keeps_time() -> bool:
+    """True when an event put with a ``Time`` carries that time to its targets."""
+    seen = []
+    original = module()._dispatch_event
+
+    def spy(event, view=None):
+        seen.append(event.get("Time"))
+
+    module()._dispatch_event = spy
+    try:
+        with request_scope(PROBE_ACCOUNT_A, PROBE_REGION):
+            _call("_put_events", {"Entries": [{"Source": "localcloud.probe", "DetailType": "probe", "Detail": "{}",
+                                               "Time": 946684800}]})
+    finally:
+        module()._dispatch_event = original
+    return seen == [946684800]
+
+
+def probe_compact_target_payloads() -> bool:
+    """True when a rule target receives the event as compact JSON, as AWS sends it."""
+    rendered = module()._render_input_template('{"v": <v>}', {"v": {"a": 1, "b": [1, 2]}})
+    return rendered == '{"v": {"a":1,"b":[1,2]}}'
+
+
+def probe_names_executions_after_events() -> bool:
+    """Source level: does ministack name an execution a rule starts (it passes no name in 1.5.33)?"""
+    import inspect
+
+    return '"name"' in inspect.getsource(module()._dispatch_to_stepfunctions)
 
 
 def probe_log_group_targets() -> bool:

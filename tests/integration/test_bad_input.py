@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from .helpers import NOT_FOUND, api_path, assert_nothing_delivered, ingress_depths, now_ms, raw_request
+from .helpers import NOT_FOUND, PIPELINE, api_path, assert_nothing_delivered, ingress_depths, now_ms, raw_request
 
 pytestmark = pytest.mark.integration
 
 RECORDED_WITHIN_S = 20
-SQS_MAX_BYTES = 262_144
+SQS_MAX_BYTES = 262_144  # our queue's MaximumMessageSize
+STATES_MAX_INPUT_BYTES = 262_144  # Step Functions: an execution's input
 
 
 def _sha(body: bytes) -> str:
@@ -96,18 +98,55 @@ def test_unusual_but_valid_bodies_are_accepted_and_delivered_byte_identical(tx, 
     _assert_delivered_intact(tx, body, status, raw, since)
 
 
-def test_a_body_of_exactly_256_kib_is_accepted_and_delivered_intact(tx, outputs):
-    # Counted in bytes: multibyte characters make it fewer than 262144 characters.
-    head = f'{{"id": "{uuid.uuid4()}", "note": "Zahlung über 100 € 🚀", "padding": "'.encode()
-    body = head + b"x" * (SQS_MAX_BYTES - len(head) - 2) + b'"}'
-    assert len(body) == SQS_MAX_BYTES and len(body.decode()) < SQS_MAX_BYTES
+def _rule_dead_letter(aws, payments, outputs, body: bytes, timeout: float = RECORDED_WITHIN_S) -> dict | None:
+    """The message the transaction rule dead-lettered for ``body`` (its event), if any."""
+    sqs = aws("sqs", payments.account, payments.region)
+    url = outputs[PIPELINE]["RuleDeadLetterQueueUrl"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           MessageAttributeNames=["All"]).get("Messages", []):
+            event = json.loads(message["Body"])
+            if (event.get("detail") or {}).get("body", "").encode() == body:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                return message
+    return None
+
+
+def test_the_largest_body_recorded_end_to_end_is_256_kib_less_the_event_around_it(tx, aws, payments, outputs, say):
+    """The binding limit is Step Functions': an execution's input, the whole event (envelope,
+    the pipe's SQS record, the body as a JSON string), may hold 262,144 bytes
+    (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). SQS (256 KiB,
+    our queue), the HTTP API (10 MB) and PutEvents (1 MB since 2026-01) all allow more. A
+    bigger event is refused when the rule starts the workflow and lands, whole, on the
+    rule's dead-letter queue: never recorded, never lost."""
+    marker = f'{{"id": "{uuid.uuid4()}", "padding": "'.encode()
+
+    def ascii_body(size: int) -> bytes:
+        return marker + b"x" * (size - len(marker) - 2) + b'"}'
+
+    # The biggest body the API takes (SQS's 256 KiB) cannot fit: its event is dead-lettered.
+    biggest = ascii_body(SQS_MAX_BYTES)
     since = now_ms()
+    status, _, raw = _post(outputs, biggest)
+    assert status == 200, raw[:300]
+    dead = _rule_dead_letter(aws, payments, outputs, biggest)
+    assert dead, "the event of a 256 KiB body was neither started nor dead-lettered"
+    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ValidationException"
+    assert tx.recorded(_sha(biggest), since, timeout=0) == []
+    around = len(dead["Body"].encode()) - len(biggest)  # the event besides the body (its quotes escaped)
 
-    status, _, raw = _post(outputs, body)
+    largest = ascii_body(STATES_MAX_INPUT_BYTES - around)
+    say(f"largest body recorded end to end: {len(largest)} bytes ({around} bytes of event around it)")
+    since = now_ms()
+    status, _, raw = _post(outputs, largest)
+    _assert_delivered_intact(tx, largest, status, raw, since)
 
-    # SQS's limit is "up to 262144 bytes", inclusive. (On AWS such a body would not fit in the
-    # pipe's PutEvents entry, whose limit is also 256 KB including the record's metadata.)
-    _assert_delivered_intact(tx, body, status, raw, since)
+    one_more = ascii_body(len(largest) + 1)
+    status, _, raw = _post(outputs, one_more)
+    assert status == 200, raw[:300]
+    assert _rule_dead_letter(aws, payments, outputs, one_more), "one byte more was not dead-lettered"
+    assert tx.recorded(_sha(one_more), since, timeout=0) == []
 
 
 # --------------------------------------------------------------------------- refused input

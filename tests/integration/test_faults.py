@@ -2,8 +2,9 @@
 
 * the recorder Lambda raises: the workflow retries, then dead-letters the original body
   byte for byte (a 100 KB unicode body here; test_transaction_pipeline covers a small one);
-* a pipe's target bus disappears: records stay on the queue and move to its dead-letter
-  queue past maxReceiveCount, none lost (scratch resources, not the deployed stacks);
+* a pipe's target bus disappears: EventBridge accepts PutEvents for a bus that does not
+  exist, as AWS does, so the pipe consumes the records and they are lost; when the bus is
+  back the pipe delivers again (scratch resources, not the deployed stacks);
 * the local cloud is stopped and started mid-stream with persistence on: every transaction
   the API accepted is recorded after the restart (a local cloud of the test's own);
 * 50 concurrent clients: every accepted transaction is recorded exactly once;
@@ -148,7 +149,7 @@ def _bus_log_bodies(logs, group: str, since_ms: int) -> list[str]:
     return bodies
 
 
-def test_when_a_pipes_target_bus_is_gone_records_stay_queued_then_dead_letter_intact(aws, payments):
+def test_when_a_pipes_target_bus_is_gone_the_records_are_consumed_and_lost_as_on_aws(aws, payments):
     account, region = payments.account, payments.region
     sqs, events, pipes, logs = (aws(service, account, region) for service in ("sqs", "events", "pipes", "logs"))
     name = f"it-fault-{uuid.uuid4().hex[:10]}"
@@ -193,25 +194,15 @@ def test_when_a_pipes_target_bus_is_gone_records_stay_queued_then_dead_letter_in
         assert wait_until(lambda: control in _bus_log_bodies(logs, group, since), 15), "the scratch pipe never delivered"
 
         delete_bus()
-        bodies = [json.dumps({"n": n, "id": str(uuid.uuid4()), "note": "Zahlung über 100 € 🚀"}, ensure_ascii=False)
-                  for n in range(5)] + [f"not json, a bare line {uuid.uuid4()}\n"]
+        # AWS accepts PutEvents for a bus that does not exist (LocalStack snapshot
+        # test_put_events_nonexistent_event_bus, recorded on AWS): the pipe's call succeeds and the
+        # records leave the queue, delivered nowhere and never dead-lettered: on AWS as here, deleting a
+        # pipe's target bus loses what the pipe takes meanwhile.
+        bodies = [json.dumps({"n": n, "id": str(uuid.uuid4())}) for n in range(3)]
         for body in bodies:
             sqs.send_message(QueueUrl=queue_url, MessageBody=body)
-
-        # Held on the queue (received and failed, so in flight), not yet dead-lettered.
-        assert _queue_depth(sqs, queue_url) == len(bodies)
+        assert wait_until(lambda: _queue_depth(sqs, queue_url) == 0, 15, interval=0.25), _queue_depth(sqs, queue_url)
         assert _queue_depth(sqs, dlq_url) == 0
-        # Past maxReceiveCount (2 receives, visibility 1 s) every record is on the dead-letter queue.
-        assert wait_until(lambda: _queue_depth(sqs, dlq_url) == len(bodies), 30, interval=0.25), \
-            (_queue_depth(sqs, queue_url), _queue_depth(sqs, dlq_url))
-        dead = _drain(sqs, dlq_url, len(bodies), timeout=10)
-
-        assert Counter(m["Body"] for m in dead) == Counter(bodies)
-        assert all(m["MD5OfBody"] == hashlib.md5(m["Body"].encode()).hexdigest() for m in dead)
-        assert all(int(m["Attributes"]["ApproximateReceiveCount"]) >= 2 for m in dead), \
-            [m["Attributes"]["ApproximateReceiveCount"] for m in dead]
-        assert _queue_depth(sqs, queue_url) == 0
-        assert _queue_depth(sqs, dlq_url) == 0  # nothing twice
 
         # The same bus, created again: the pipe delivers again.
         bus_with_rule()
@@ -354,14 +345,15 @@ def _restart_diagnosis(cloud, payments, started_ms: int, restarted_ms: int, reco
         diagnosis["archive_events"] = events.describe_archive(ArchiveName=outputs["ArchiveName"])["EventCount"]
     except Exception as error:  # noqa: BLE001
         diagnosis["archive_events"] = f"{type(error).__name__}: {error}"
-    try:
-        executions = cloud.client("stepfunctions", *app).list_executions(
-            stateMachineArn=outputs["StateMachineArn"], maxResults=1000)["executions"]
-        diagnosis["executions"] = dict(Counter(e["status"] for e in executions))
-        failed = next((e for e in executions if e["status"] == "FAILED"), None)
+    try:  # EXPRESS executions are not listed by Step Functions: their log group is the record
+        ends = [json.loads(e["message"]) for e in cloud.client("logs", *app).filter_log_events(
+            logGroupName=outputs["WorkflowLogGroupName"], startTime=started_ms,
+            filterPattern="?ExecutionSucceeded ?ExecutionFailed")["events"]]
+        ends = [e for e in ends if e.get("type") in ("ExecutionSucceeded", "ExecutionFailed")]
+        diagnosis["executions"] = dict(Counter(e["type"] for e in ends))
+        failed = next((e for e in ends if e["type"] == "ExecutionFailed"), None)
         if failed:
-            described = cloud.client("stepfunctions", *app).describe_execution(executionArn=failed["executionArn"])
-            diagnosis["a_failed_execution"] = {k: described.get(k) for k in ("startDate", "stopDate", "error", "cause")}
+            diagnosis["a_failed_execution"] = failed.get("details")
     except Exception as error:  # noqa: BLE001
         diagnosis["executions"] = f"{type(error).__name__}: {error}"
     lines = cloud.recorded_since(*app, started_ms)

@@ -21,7 +21,7 @@ from botocore.config import Config
 from .conftest import (ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, allow, create_role, free_port, health, queue_arn, server_env,
                        wait_for)
 
-EXTENSIONS = {"cfn_events", "cross_account_events", "event_log_targets", "http_api_integrations", "pipes_sqs"}
+EXTENSIONS = {"cfn_events", "cross_account_events", "event_log_targets", "http_api_integrations", "pipes"}
 MINISTACK_DEFAULT_STATE_DIR = Path("/tmp/ministack-state")
 
 
@@ -228,7 +228,7 @@ def test_state_survives_down_and_up_with_persistence(tmp_path_factory):
         assert result.returncode == 0, result.stderr
         assert health(f"http://127.0.0.1:{port}", timeout=0.5) is None
         state_files = {p.name for p in (home / "state").iterdir()}
-        assert {"localcloud_http_api_integrations.json", "localcloud_pipes_sqs.json"} <= state_files, state_files
+        assert {"localcloud_http_api_integrations.json", "localcloud_pipes.json"} <= state_files, state_files
         assert snapshot(MINISTACK_DEFAULT_STATE_DIR) == default_dir_before, "state written outside LOCALCLOUD_HOME"
 
         result = cli("up", port, home, LOCALCLOUD_PERSIST="1")

@@ -17,6 +17,13 @@ def only(template: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def recorder_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The transaction recorder (a stack may also hold the pipe's enrichment function)."""
+    found = {k: v for k, v in resources(template, "AWS::Lambda::Function").items() if k.startswith("Recorder")}
+    assert len(found) == 1, f"expected exactly one recorder function, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def props(resource: dict[str, Any]) -> dict[str, Any]:
     return resource.get("Properties", {})
 

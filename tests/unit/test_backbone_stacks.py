@@ -11,6 +11,7 @@ from .helpers import (
     account_principals,
     as_list,
     get_att,
+    recorder_function,
     only,
     policy_statements_for_role,
     props,
@@ -310,7 +311,7 @@ def test_cross_account_links_name_buses_that_exist(case, primary, second, ledger
             existing.add(bus_arn(stack.account, stack.region, props(bus)["Name"]))
     targeted = set(bus_targets(primary.template))
     stack = synth.stack("PaymentsTransactionPipeline" if not c["prefix"] else "DeliveryPipeline/App-payments/PaymentsTransactionPipeline")
-    (_, recorder) = only(stack.template, "AWS::Lambda::Function")
+    (_, recorder) = recorder_function(stack.template)
     targeted.add(props(recorder)["Environment"]["Variables"]["DOMAIN_EVENT_BUS_ARN"])
     assert targeted and targeted <= existing, f"links to buses no stack creates: {sorted(targeted - existing)}"
 

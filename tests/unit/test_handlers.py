@@ -455,3 +455,35 @@ def test_ledger_consumer_tolerates_a_non_object_detail(consumer):
     assert module.lambda_handler(event, LambdaContext()) == {"event_id": "evt-2"}
     (line,) = [line for line in iter_json_lines(logs.getvalue()) if line.get("message") == "domain event received"]
     assert line["detail"] == {} and line.get("body_sha256") is None  # Powertools drops None fields
+
+
+# --------------------------------------------------------------------------- the pipe's enrichment
+
+ENRICHER_DIR = PROJECT_ROOT / "lambda" / "transaction_enricher"
+
+
+@dataclass
+class _Context:
+    function_name: str = "enricher"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:222222222222:function:enricher"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def test_enricher_adds_validation_beside_the_untouched_body(monkeypatch):
+    enricher = _load("enricher_under_test", ENRICHER_DIR, monkeypatch)
+    _capture_logs(enricher)
+    bodies = ['{ "amount": 1 }\n', "not json \u2028 at all", "[1, 2]"]
+    batch = [{"messageId": f"m-{i}", "body": b, "eventSource": "aws:sqs"} for i, b in enumerate(bodies)]
+    enriched = enricher.lambda_handler(copy.deepcopy(batch), _Context())
+    assert [r["body"] for r in enriched] == bodies  # the very strings sent
+    assert [{k: v for k, v in r.items() if k != "validation"} for r in enriched] == batch
+    assert [r["validation"]["body_is_json_object"] for r in enriched] == [True, False, False]
+    assert [r["validation"]["body_bytes"] for r in enriched] == [len(b.encode()) for b in bodies]
+
+
+def test_enricher_refuses_a_record_without_a_string_body(monkeypatch):
+    enricher = _load("enricher_under_test", ENRICHER_DIR, monkeypatch)
+    _capture_logs(enricher)
+    with pytest.raises(enricher.InvalidRecord):
+        enricher.lambda_handler([{"messageId": "m", "body": {"not": "a string"}}], _Context())

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from localcloud.console import evidence
 from ops import transactions
 
 
@@ -32,7 +33,7 @@ def line(timestamp: int, n: int, message: str = "transaction recorded") -> dict:
 
 @pytest.fixture
 def small_pages(monkeypatch):
-    monkeypatch.setattr(transactions, "PAGE_SIZE", 10)
+    monkeypatch.setattr(evidence, "PAGE_SIZE", 10)  # the reader ops and the console share
 
 
 def test_every_line_is_read_once_across_capped_pages(monkeypatch, small_pages):

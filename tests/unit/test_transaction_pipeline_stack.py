@@ -17,6 +17,7 @@ from .helpers import (
     as_list,
     get_att,
     only,
+    recorder_function,
     policy_statements_for_role,
     props,
     ref,
@@ -72,7 +73,7 @@ def the_bus(t) -> tuple[str, dict]:
 
 
 def the_function(t) -> tuple[str, dict]:
-    return only(t, "AWS::Lambda::Function")
+    return recorder_function(t)
 
 
 def the_state_machine(t) -> tuple[str, dict]:
@@ -213,9 +214,12 @@ def test_ingress_queue_is_encrypted_with_the_stack_key_and_redrives_after_three_
 def test_every_queue_is_kms_encrypted_and_denies_plain_http(t):
     key = get_att(the_key(t))
     policies = resources(t, "AWS::SQS::QueuePolicy")
+    ingress_id, _ = ingress_queue(t)
     for queue_id, queue in resources(t, "AWS::SQS::Queue").items():
         assert props(queue).get("KmsMasterKeyId") == key, queue_id
-        assert props(queue)["MaximumMessageSize"] == 262144, queue_id
+        # The ingress takes 256 KiB; a dead-letter queue may have to hold a whole event around
+        # such a body (more than 256 KiB), so it takes SQS's maximum.
+        assert props(queue)["MaximumMessageSize"] == (262144 if queue_id == ingress_id else 1048576), queue_id
         denies = [
             s
             for policy in policies.values()
@@ -247,6 +251,15 @@ def test_pipe_reads_the_ingress_queue_and_puts_on_the_transaction_bus(t):
     assert "InputTemplate" not in p["TargetParameters"]
     assert p["DesiredState"] == "RUNNING"
     log_group_of_arn(t, p["LogConfiguration"]["CloudwatchLogsLogDestination"]["LogGroupArn"])
+    # pipeline.pipe_enrichment (on in both configurations): the enrichment Lambda, no template
+    assert p["Enrichment"] == get_att(enrichment_function(t))
+    assert "EnrichmentParameters" not in p
+
+
+def enrichment_function(t) -> str:
+    found = [k for k in resources(t, "AWS::Lambda::Function") if k.startswith("PipeEnrichment")]
+    assert len(found) == 1, found
+    return found[0]
 
 
 def test_pipe_role_is_least_privilege(t):
@@ -261,6 +274,7 @@ def test_pipe_role_is_least_privilege(t):
         json.dumps(get_att(the_key(t))): {"kms:Decrypt"},
         json.dumps(pipe_logs): {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
+    allowed_on[json.dumps(get_att(enrichment_function(t)))] = {"lambda:InvokeFunction"}
     granted: dict[str, set[str]] = {}
     for statement in policy_statements_for_role(t, role_of(pipe)):
         assert statement["Effect"] == "Allow" and "Condition" not in statement
@@ -339,6 +353,9 @@ def test_definition_retries_the_lambda_then_dead_letters_the_original_body_and_f
     assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] == 2
     (catch,) = record["Catch"]
     assert catch["ErrorEquals"] == ["States.ALL"]
+    # Outputs stay the input (ResultPath null): a state's output is limited to 256 KiB like the input,
+    # so adding a result or an error to an event near the limit would fail the execution uncaught.
+    assert record["ResultPath"] is None and catch["ResultPath"] is None
     dead_letter = states[catch["Next"]]
     assert dead_letter["Type"] == "Task"
     assert dead_letter["Resource"] == "arn:aws:states:::sqs:sendMessage"
@@ -495,6 +512,10 @@ def test_outputs_name_the_resources_the_integration_tests_use(t):
     assert outputs["TransactionBusArn"]["Value"] == get_att(bus_id)
     assert outputs["ArchiveName"]["Value"] == ref(archive_id)
     assert render(outputs["ApiEndpoint"]["Value"]).startswith("https://${Ref:%s}.execute-api.us-east-1." % api_id)
+    # the workflow's execution history: EXPRESS executions are recorded nowhere else
+    workflow_logs = props(the_state_machine(t)[1])["LoggingConfiguration"]["Destinations"][0]
+    assert outputs["WorkflowLogGroupName"]["Value"] == ref(
+        workflow_logs["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0])
 
 
 # --------------------------------------------------------------------------- across every stack

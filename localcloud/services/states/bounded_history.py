@@ -4,8 +4,9 @@ ministack 1.5.33 keeps every finished Step Functions execution with its full eve
 history, and appends every event put on any bus to an internal list that no API reads.
 After tens of thousands of transactions that is most of the server's memory. AWS keeps
 no history for EXPRESS executions at all (they are not listed or described; their log
-group is the record), so here the newest LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT (default
-1000) finished EXPRESS executions stay for inspection and older ones are dropped; the
+group is the record: express_executions.py refuses those calls as AWS does), so here the
+newest LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT (default 1000) finished EXPRESS executions stay
+for the local cloud's own inspection and older ones are dropped; the
 internal event list keeps its newest 1000 entries. Archives, queues and logs are
 untouched. A trim runs every few seconds in the background.
 """
@@ -36,6 +37,7 @@ def trim() -> tuple[int, int]:
     dropped = {arn for _stopped, arn in finished[kept():]}
     if dropped:
         seams.states.forget_executions(dropped)
+        logger.info("forgot %d finished EXPRESS executions, keeping the newest %d", len(dropped), kept())
     return len(dropped), seams.events.trim_event_log(1000)
 
 
