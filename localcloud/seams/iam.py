@@ -8,6 +8,7 @@ expiring an STS session. Documents are returned as stored
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 def _iam():
@@ -122,3 +123,17 @@ def expire_session(access_key_id: str) -> bool:
         return False
     session["Expiration"] = time.time() - 1
     return True
+
+
+@contextmanager
+def scratch_role(account: str, name: str):
+    """A role that exists for the length of a probe (ministack, under AUTH, refuses to create
+    a state machine or function naming a role that does not exist, as AWS does)."""
+    roles = _iam()._roles
+    roles.set_scoped(account, None, name, {
+        "RoleName": name, "Arn": f"arn:aws:iam::{account}:role/{name}", "Path": "/", "RoleId": f"AROA{name.upper()}",
+        "AssumeRolePolicyDocument": "{}", "InlinePolicies": {}, "AttachedPolicies": [], "Tags": []})
+    try:
+        yield f"arn:aws:iam::{account}:role/{name}"
+    finally:
+        roles.pop_scoped(account, None, name, None)
