@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from localcloud.auth import evaluation, implied, principals
+from localcloud.auth import evaluation, implied, principals, resources
 from localcloud.auth.principals import Caller
 
 _OFF_VALUES = ("off", "0", "false", "permissive")
@@ -64,6 +64,11 @@ class Request:
 
 
 _ALLOW = Decision(True)
+# API operations IAM authorizes as another action: SQS's and SNS's batch calls need the
+# single call's permission (there is no sqs:SendMessageBatch in IAM; SQS developer guide,
+# "Amazon SQS API permissions"; SNS "PublishBatch ... requires sns:Publish").
+AUTHORIZED_AS = {"sqs:sendmessagebatch": "sqs:SendMessage", "sqs:deletemessagebatch": "sqs:DeleteMessage",
+                 "sqs:changemessagevisibilitybatch": "sqs:ChangeMessageVisibility", "sns:publishbatch": "sns:Publish"}
 
 
 def _denial_message(caller: Caller, action: str, resource: str, reason: str) -> str:
@@ -74,7 +79,9 @@ def decide(caller: Caller, action: str, resource: str, context: dict) -> Decisio
     """The decision for a caller already resolved (the API request hook resolves access keys)."""
     if not enabled():
         return Decision(True, "IAM is not evaluated (LOCALCLOUD_IAM=off)")
-    outcome = evaluation.decide(caller, action, resource or "*", context)
+    action = AUTHORIZED_AS.get(action.lower(), action)
+    resource = resources.normalized(resource or "*")
+    outcome = evaluation.decide(caller, action, resource, context)
     if not outcome.allowed:
         return Decision(False, outcome.reason, message=_denial_message(caller, action, resource or "*", outcome.reason),
                         principal=caller.arn, explicit=outcome.explicit, in_resource_policy=outcome.in_resource_policy)

@@ -27,6 +27,14 @@ class ResourcePolicy:
     kind: str = ""
 
 
+def normalized(resource: str) -> str:
+    """A log group's ARN as CloudWatch Logs authorizes it: ``…:log-group:<name>:*`` (the
+    form its ``arn`` attribute and CDK's grants use); stream ARNs stay as they are."""
+    if ":log-group:" in resource and resource.count(":") == 6:
+        return resource + ":*"
+    return resource
+
+
 def split_arn(arn: str) -> tuple[str, str, str, str] | None:
     """(service, region, account, resource) of an ARN."""
     parts = arn.split(":", 5)

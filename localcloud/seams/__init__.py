@@ -17,6 +17,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     dynamodb,
     events,
     iam,
+    kinesis,
     kms,
     logs,
     organizations,
@@ -50,7 +51,8 @@ from localcloud.seams.core import (
 
 __all__ = [
     "apigatewayv2", "authentication", "awslambda", "cloudformation", "cloudwatch", "dynamodb", "events", "iam",
-    "kms", "logs", "organizations", "persistence", "pipes", "s3", "scopes", "secretsmanager", "sqs", "states",
+    "kinesis", "kms", "logs", "organizations", "persistence", "pipes", "s3", "scopes", "secretsmanager", "sqs",
+    "states",
     "ServiceHandler", "acting", "call_handler_sync", "call_json_api", "call_json_api_sync", "call_query_api_sync",
     "current_account", "current_region", "decode_json", "install_in_process_authorizer", "ministack_app",
     "ministack_version", "new_id", "request_scope", "service_handler", "set_acting", "wrap_service_handler",

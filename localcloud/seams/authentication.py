@@ -158,8 +158,17 @@ def _resources_across_accounts(original: Callable) -> Callable:
             elif identifier:
                 found = f"arn:aws:logs:{region}:{account_id}:log-group:{identifier}"
             stream = _json_field(body, "logStreamName")
-            if ":log-group:" in found and found.count(":") == 6:
-                found += f":log-stream:{stream}" if stream else ":*"
+            if stream and ":log-group:" in found and found.count(":") == 6:
+                found += f":log-stream:{stream}"
+        elif found == "*" and service in ("dynamodbstreams", "kinesis"):
+            # a stream read names its stream, or only a shard iterator of it
+            from localcloud.seams import dynamodb, kinesis
+
+            found = _json_field(body, "StreamArn") or _json_field(body, "StreamARN")
+            iterator = _json_field(body, "ShardIterator")
+            if not found and iterator:
+                found = (dynamodb if service == "dynamodbstreams" else kinesis).stream_of_iterator(iterator)
+            found = found or "*"
         elif service == "events" and target == "StartReplay":
             found = _json_field(body, "EventSourceArn") or found
         elif service == "kms" and found.startswith("arn:aws:kms:") and ":key/" in found:
@@ -256,10 +265,13 @@ def request_checks(service: str, method: str, path: str, headers: dict, body: by
     ministack maps it (a DynamoDB call naming several tables is one check per table)."""
     from ministack.core import iam_actions
 
-    action = iam_actions.extract_iam_action(service, method, path, headers, body, {})
+    from ministack import app
+
+    params = app._routing_params(method, path, headers, body, {})  # a query-protocol body's fields
+    action = iam_actions.extract_iam_action(service, method, path, headers, body, params)
     if not action:
         return []
-    resource = iam_actions.extract_resource_arn(service, method, path, headers, body, {}, region, account)
+    resource = iam_actions.extract_resource_arn(service, method, path, headers, body, params, region, account)
     if service == "dynamodb":
         context = iam_actions.dynamodb_service_context(body)
         arns = iam_actions.dynamodb_resource_arns(body, region, account) or [resource]

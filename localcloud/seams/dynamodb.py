@@ -37,3 +37,11 @@ def encryption_key(table_name: str) -> str:
 
     table = dynamodb._tables.get(table_name) or {}
     return (table.get("SSEDescription") or {}).get("KMSMasterKeyArn") or ""
+
+
+def stream_of_iterator(shard_iterator: str) -> str:
+    """The stream ARN a DynamoDB Streams shard iterator reads ("" when it names none)."""
+    from ministack.services import dynamodb_streams
+
+    decoded = dynamodb_streams._decode_iterator(shard_iterator) or {}
+    return str(decoded.get("arn") or "")

@@ -19,22 +19,26 @@ BACKBONE, PAYMENTS, LEDGER = "111111111111", "222222222222", "333333333333"
 PIPELINE = "PaymentsTransactionPipeline"
 LEAVES = {
     "recorder-line": None,  # read through ops.transactions.recorded
+    "enricher-line": None,  # the pipe's enrichment logs each batch (without the transaction in it)
     "backbone-audit": ("Backbone", "AuditLogGroupName", BACKBONE, "us-east-1"),
     "second-region-audit": ("BackboneSecondRegion", "AuditLogGroupName", BACKBONE, "eu-west-1"),
     "ledger-inbound": ("LedgerBus", "InboundLogGroupName", LEDGER, "us-east-1"),
     "consumer-line": ("LedgerBus", "ConsumerLogGroupName", LEDGER, "us-east-1"),
 }
-# Which leaves a failure at each point of the path keeps from happening.
+# Which leaves a failure at each point of the path keeps from happening; UNDETERMINED: a
+# refusal by the pipe's role may come before its enrichment (reading the queue) or after it.
 ALL = frozenset(LEAVES)
+BEFORE_THE_BUS = frozenset({"enricher-line"})
 DOWNSTREAM = {
-    "api": ALL, "pipe": ALL, "rule": ALL, "workflow": ALL,
-    "publish": ALL - {"recorder-line"},
+    "api": ALL, "pipe": ALL - BEFORE_THE_BUS, "rule": ALL - BEFORE_THE_BUS, "workflow": ALL - BEFORE_THE_BUS,
+    "publish": ALL - BEFORE_THE_BUS - {"recorder-line"},
     "to-ledger": frozenset({"ledger-inbound", "consumer-line"}),
     "consumer": frozenset({"consumer-line"}),
     "to-second-region": frozenset({"second-region-audit"}),
     "ledger-logs": frozenset({"ledger-inbound", "consumer-line"}),  # both log groups under the ledger's key
     **{leaf: frozenset({leaf}) for leaf in LEAVES},
 }
+UNDETERMINED = {"pipe": BEFORE_THE_BUS}
 DEAD_LETTERS = {  # which dead-letter queue a refusal at a point lands in
     "rule": (PIPELINE, "RuleDeadLetterQueueUrl", PAYMENTS, "us-east-1"),
     "workflow": (PIPELINE, "WorkflowDeadLetterQueueUrl", PAYMENTS, "us-east-1"),
@@ -52,12 +56,10 @@ def wait(find, timeout: float):
 class Transaction:
     """A transaction with a unique token, sent through the HTTP API."""
 
-    def __init__(self, server_log) -> None:
+    def __init__(self) -> None:
         self.token = uuid.uuid4().hex
         self.body = json.dumps({"grant_probe": self.token, "amount": 1, "customer": {"name": "Ada"}})
         self.sha = transactions.sha256_hex(self.body)
-        self.server_log = server_log
-        self.log_offset = server_log.stat().st_size
         self.since = int(time.time() * 1000) - 1000
         self.accepted = transactions.post(self.body)
 
@@ -66,6 +68,8 @@ class Transaction:
     def leaf(self, name: str, timeout: float) -> bool:
         if name == "recorder-line":
             return bool(transactions.recorded(self.sha, self.since, timeout=timeout))
+        if name == "enricher-line":
+            return bool(wait(lambda: self._log_lines(enricher_log_group(), "batch enriched"), timeout))
         stack, group, account, region = LEAVES[name]
         return bool(transactions.domain_events(stack, group, account, region, self.sha, self.since, timeout=timeout))
 
@@ -86,14 +90,19 @@ class Transaction:
 
         return wait(find, timeout)
 
-    def server_log_mentions(self, *words: str, timeout: float) -> str | None:
+    def _log_lines(self, group: str, text: str) -> list[str]:
+        logs = client("logs", PAYMENTS, "us-east-1")
+        events = logs.filter_log_events(logGroupName=group, startTime=self.since).get("events", [])
+        return [e["message"] for e in events if text in e["message"]]
+
+    def pipe_error(self, timeout: float) -> str | None:
+        """An error record in the pipe's log group naming a refusal, since this transaction."""
+        group = pipe()["LogConfiguration"]["CloudwatchLogsLogDestination"]["LogGroupArn"].split(":log-group:")[1]
+        group = group.removesuffix(":*")
+
         def find():
-            with open(self.server_log, "rb") as log:
-                log.seek(self.log_offset)
-                for line in log.read().decode("utf-8", "replace").splitlines():
-                    if all(w in line for w in words):
-                        return line
-            return None
+            found = self._log_lines(group, "not authorized") + self._log_lines(group, "AccessDenied")
+            return found[0] if found else None
 
         return wait(find, timeout)
 
@@ -121,3 +130,14 @@ def failed_executions() -> int:
     sfn = client("stepfunctions", PAYMENTS, "us-east-1")
     arn = output(PIPELINE, "StateMachineArn")
     return len(sfn.list_executions(stateMachineArn=arn, statusFilter="FAILED", maxResults=1000)["executions"])
+
+
+def pipe() -> dict:
+    pipes = client("pipes", PAYMENTS, "us-east-1")
+    return pipes.describe_pipe(Name=pipes.list_pipes()["Pipes"][0]["Name"])
+
+
+def enricher_log_group() -> str:
+    function = pipe()["Enrichment"]
+    configuration = client("lambda", PAYMENTS, "us-east-1").get_function_configuration(FunctionName=function)
+    return (configuration.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{configuration['FunctionName']}"

@@ -26,6 +26,10 @@ def test_sns_target_publishes_each_record(aws, unique, queue, pipe_role):
     sqs, sns = aws("sqs"), aws("sns")
     (source_url, source_arn), (seen_url, seen_arn) = queue("tgt-sns-src"), queue("tgt-sns-seen")
     topic = sns.create_topic(Name=unique("tgt-topic"))["TopicArn"]
+    sqs.set_queue_attributes(QueueUrl=seen_url, Attributes={"Policy": json.dumps({  # SNS may deliver to the queue
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                                                "Action": "sqs:SendMessage", "Resource": seen_arn,
+                                                "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]})})
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=seen_arn, Attributes={"RawMessageDelivery": "true"})
     _pipe(aws, unique, pipe_role, source_arn, topic, {"sns:Publish": topic},
           TargetParameters={"InputTemplate": '{"id": <$.body.id>}'})

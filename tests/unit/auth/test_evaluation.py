@@ -221,3 +221,11 @@ def test_off_switch_allows_everything(world, monkeypatch):
     monkeypatch.setenv("LOCALCLOUD_IAM", "off")
     assert decide(f"arn:aws:iam::{LEDGER}:root", "sqs:ReceiveMessage", QUEUE).allowed
     assert auth.mode() == "off"
+
+
+def test_batch_calls_need_the_single_calls_permission(world):
+    """IAM has no sqs:SendMessageBatch: SendMessageBatch is authorized as sqs:SendMessage
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html)."""
+    world["roles"][(PAYMENTS, "Recorder")] = [doc(allow("sqs:SendMessage", QUEUE))]
+    assert decide(SESSION, "sqs:SendMessageBatch", QUEUE).allowed
+    assert not decide(SESSION, "sqs:DeleteMessageBatch", QUEUE).allowed
