@@ -87,8 +87,8 @@ def send_message(queue_arn: str, body: str, attributes: dict[str, str]) -> str |
     if url is None:
         return None
     parts = queue_arn.split(":")
-    message = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": {
-        name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}}
+    message = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": {  # SQS refuses empty values
+        name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value}}
     with request_scope(parts[4], parts[3]):
         return sqs._act_send_message(message, url).get("MessageId")
 

@@ -75,19 +75,6 @@ def prunes_executions() -> bool:
     return any(marker in source for marker in ("_executions.pop(", "del _executions[", "_executions.pop_scoped("))
 
 
-def execution_role(exec_arn: str) -> tuple[str, str]:
-    """(state machine ARN, its role ARN) of an execution; ("", "") when unknown."""
-    stepfunctions = module()
-    execution = stepfunctions._executions.get(exec_arn) or {}
-    machine_arn = execution.get("stateMachineArn", "")
-    machine = stepfunctions._state_machines.get(machine_arn) or {}
-    return machine_arn, machine.get("roleArn", "")
-
-
-def task_failure(error: str, cause: str) -> Exception:
-    """The exception a task raises to fail with ``error`` and ``cause`` (Retry/Catch see them)."""
-    return module()._ExecutionError(error, cause)
-
 # --- state machines and execution records -------------------------------------------------
 
 def state_machine(arn: str) -> dict | None:

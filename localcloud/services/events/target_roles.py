@@ -46,10 +46,15 @@ def _authorize(target: dict, event: dict, rule_arn: str, account: str) -> None:
         auth.require(principal, action, resource, **({} if role else source))
 
 
-def _failed_invocation(target: dict, event: dict, rule: dict, denied: auth.AccessDenied) -> None:
+def dead_letter(target: dict, event: dict, rule: dict, code: str, message: str, payload: str | None = None,
+                **attributes: str) -> None:
+    """A failed invocation, as EventBridge records it: the rule's FailedInvocations metric,
+    then the event (``payload``: what the target would have received) on the target's
+    dead-letter queue with the ERROR_CODE, ERROR_MESSAGE, RULE_ARN and TARGET_ARN
+    attributes (and ``attributes``), if EventBridge may send to that queue; else dropped."""
     rule_arn, target_arn = rule.get("Arn", ""), target.get("Arn", "")
-    logger.warning("rule %s: target %s refused the event %s: %s", rule.get("Name"), target_arn,
-                   event.get("EventId"), denied.message)
+    logger.warning("rule %s: target %s refused the event %s: %s: %s", rule.get("Name"), target_arn,
+                   event.get("EventId"), code, message)
     bus = rule.get("EventBusName", "default")
     seams.cloudwatch.record_metric("AWS/Events", "FailedInvocations", 1, "Count", {"RuleName": rule.get("Name", "")})
     seams.cloudwatch.record_metric("AWS/Events", "FailedInvocations", 1, "Count",
@@ -57,16 +62,18 @@ def _failed_invocation(target: dict, event: dict, rule: dict, denied: auth.Acces
     dead_letters = (target.get("DeadLetterConfig") or {}).get("Arn")
     if not dead_letters:
         return
-    account = seams.current_account()
     try:
         auth.require(EVENTBRIDGE, "sqs:SendMessage", dead_letters,
-                     **{"aws:SourceArn": rule_arn, "aws:SourceAccount": account})
+                     **{"aws:SourceArn": rule_arn, "aws:SourceAccount": seams.current_account()})
     except auth.AccessDenied as refused:
         logger.warning("rule %s: event %s dropped: EventBridge may not send to the dead-letter queue %s: %s",
                        rule.get("Name"), event.get("EventId"), dead_letters, refused.message)
         return
-    seams.sqs.send_message(dead_letters, json.dumps(seams.events.delivered_event(event), separators=(",", ":")), {
-        "ERROR_CODE": denied.code, "ERROR_MESSAGE": denied.message, "RULE_ARN": rule_arn, "TARGET_ARN": target_arn})
+    body = payload if payload is not None else json.dumps(seams.events.delivered_event(event), separators=(",", ":"))
+    sent = seams.sqs.send_message(dead_letters, body, {"ERROR_CODE": code, "ERROR_MESSAGE": message,
+                                                       "RULE_ARN": rule_arn, "TARGET_ARN": target_arn, **attributes})
+    if sent is None:
+        logger.warning("rule %s: dead-letter queue %s does not exist", rule.get("Name"), dead_letters)
 
 
 def _wrap_invoke_target(original):
@@ -75,7 +82,7 @@ def _wrap_invoke_target(original):
             try:
                 _authorize(target, event, rule.get("Arn", ""), seams.current_account())
             except auth.AccessDenied as denied:
-                _failed_invocation(target, event, rule, denied)
+                dead_letter(target, event, rule, denied.code, denied.message)
                 return
         original(target, event, rule, view)
 

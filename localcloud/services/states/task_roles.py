@@ -5,7 +5,8 @@ Step Functions assumes the state machine's role (its trust policy must let
 with it: a Lambda invoke needs lambda:InvokeFunction on the function, an SQS send
 sqs:SendMessage on the queue (and the queue's KMS key), and so on. A refused call fails
 the task with the service's error (``Lambda.AWSLambdaException``,
-``SQS.AmazonSQSException``, …), which the state's Retry and Catch see, as on AWS.
+``SQS.AmazonSQSException``, …; the cause in the service's words), which the state's Retry
+and Catch see, as on AWS. The execution a task belongs to is ``running``'s.
 
 The generic ``arn:aws:states:::aws-sdk:*`` integrations are not checked (their resource
 depends on each API's parameters).
@@ -13,17 +14,14 @@ depends on each API's parameters).
 
 from __future__ import annotations
 
-import contextvars
 import logging
 
 from localcloud import auth, seams
 from localcloud.extension import Extension
+from localcloud.services.states import running
 
 logger = logging.getLogger("localcloud.states")
 
-# (state machine ARN, role ARN) of the execution this task belongs to.
-_execution: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("localcloud_execution",
-                                                                             default=("", ""))
 _ERROR_NAMES = {"lambda": ("Lambda.AWSLambdaException", "AWSLambda"),
                 "sqs": ("SQS.AmazonSQSException", "AmazonSQS"),
                 "sns": ("SNS.AmazonSNSException", "AmazonSNS"),
@@ -67,8 +65,15 @@ def _calls(resource: str, task_input, machine_arn: str) -> list[tuple[str, str, 
     return []
 
 
+def _execution_role() -> tuple[str, str]:
+    """(state machine ARN, role ARN) of the execution this task belongs to."""
+    record = running.current_execution()
+    machine = seams.states.execution_machine(record) if record else None
+    return (seams.states.machine_arn(machine), seams.states.machine_role(machine)) if machine else ("", "")
+
+
 def _authorize(resource: str, task_input) -> None:
-    machine_arn, role_arn = _execution.get()
+    machine_arn, role_arn = _execution_role()
     if not role_arn:
         return
     account = machine_arn.split(":")[4]
@@ -80,28 +85,22 @@ def _authorize(resource: str, task_input) -> None:
         except auth.AccessDenied as denied:
             error, service_name = _ERROR_NAMES.get(service, ("States.TaskFailed", service))
             logger.info("state machine %s: %s", machine_arn, denied.message)
-            raise seams.states.task_failure(error, f"{denied.message} (Service: {service_name}; Status Code: "
-                                                   f"{denied.status}; Error Code: {denied.code})") from None
-
-
-def _wrap_run_execution(original):
-    def run_execution(exec_arn, *args, **kwargs):
-        _execution.set(seams.states.execution_role(exec_arn))
-        return original(exec_arn, *args, **kwargs)
-
-    return run_execution
+            status = 403 if denied.code == "AccessDeniedException" else denied.status
+            raise seams.states.execution_error(error, f"{denied.message} (Service: {service_name}; Status Code: "
+                                                      f"{status}; Error Code: {denied.code}; Request ID: "
+                                                      f"{seams.new_id()}; Proxy: null)") from None
 
 
 def _wrap_invoke_resource(original):
-    def invoke_resource(resource, input_data):
+    def invoke_resource(resource, input_data, *args):
         _authorize(resource, input_data)
-        return original(resource, input_data)
+        return original(resource, input_data, *args)
 
     return invoke_resource
 
 
 def install() -> None:
-    seams.states.wrap_function("_run_execution", _wrap_run_execution)
+    running.track()
     seams.states.wrap_function("_invoke_resource", _wrap_invoke_resource)
 
 
