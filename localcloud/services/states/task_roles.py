@@ -10,6 +10,10 @@ and Catch see, as on AWS. The execution a task belongs to is ``running``'s.
 
 The generic ``arn:aws:states:::aws-sdk:*`` integrations are not checked (their resource
 depends on each API's parameters).
+
+An execution that ends is counted as Step Functions counts it, in the AWS/States metrics
+ExecutionsSucceeded / ExecutionsFailed (dimension StateMachineArn): with EXPRESS
+workflows, which no API lists, that is where a refusal that failed one shows up.
 """
 
 from __future__ import annotations
@@ -99,8 +103,16 @@ def _wrap_invoke_resource(original):
     return invoke_resource
 
 
+def _count(record: dict) -> None:
+    name = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed", "TIMED_OUT": "ExecutionsTimedOut",
+            "ABORTED": "ExecutionsAborted"}.get(record.get("status", ""))
+    if name:
+        seams.cloudwatch.record_metric("AWS/States", name, 1, "Count",
+                                       {"StateMachineArn": record.get("stateMachineArn", "")})
+
+
 def install() -> None:
-    running.track()
+    running.when_finished(_count)
     seams.states.wrap_function("_invoke_resource", _wrap_invoke_resource)
 
 

@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ops.environment import client, output
+
+from ..conftest import PROJECT_ROOT
 from . import trace
 from .grants import Grant, Mutator, all_grants, refs
-from ..conftest import PROJECT_ROOT
 
-WAIT_S = 25  # for a refusal's evidence (retries and backoff of the workflow's Lambda task included)
+WAIT_S = 45  # for a refusal's evidence, or a hop that should happen (a busy machine's cold starts included)
 SETTLE_S = 2  # once the evidence is in, how long a hop that should not happen gets to show up anyway
 
 # (stack, logical id, actions or Sid) -> why a transaction does not exercise it
@@ -221,9 +223,12 @@ def _evidence(tx: trace.Transaction, expected: Expectation, before: dict) -> str
         attributes = {k: v["StringValue"] for k, v in (message.get("MessageAttributes") or {}).items()}
         assert "AccessDenied" in attributes.get("ERROR_CODE", "") + attributes.get("ERROR_MESSAGE", ""), attributes
         return f"{attributes['ERROR_CODE']}: {attributes['ERROR_MESSAGE'][:160]}"
-    if kind == "failed-execution":
-        assert transactions_wait(lambda: trace.failed_executions() > before["failed"]), "no failed execution"
-        return "execution FAILED"
+    if kind == "failed-execution":  # EXPRESS executions are listed nowhere: AWS/States ExecutionsFailed counts them
+        dimensions = {"StateMachineArn": before["machine"]}
+        assert transactions_wait(lambda: trace.metric_sum("AWS/States", "ExecutionsFailed", dimensions, trace.PAYMENTS,
+                                                          "us-east-1", before["since"]) > before["failed"]), \
+            "no ExecutionsFailed"
+        return f"ExecutionsFailed of {before['machine']}"
     if kind == "failed-invocation":
         dimensions = {"RuleName": before["rule_name"]}
         assert transactions_wait(lambda: trace.metric_sum("AWS/Events", "FailedInvocations", dimensions,
@@ -240,7 +245,9 @@ def transactions_wait(check) -> bool:
 def _before(expected: Expectation, mutator: Mutator, grant: Grant) -> dict:
     before = {"since": datetime.now(timezone.utc).replace(second=0, microsecond=0)}
     if expected.evidence == "failed-execution":
-        before["failed"] = trace.failed_executions()
+        before["machine"] = output(trace.PIPELINE, "StateMachineArn")
+        before["failed"] = trace.metric_sum("AWS/States", "ExecutionsFailed", {"StateMachineArn": before["machine"]},
+                                            trace.PAYMENTS, "us-east-1", before["since"])
     if expected.evidence == "failed-invocation":
         before["rule_name"] = mutator.physical(grant, expected.rule)
         before["rule_where"] = (grant.account, grant.region)
@@ -252,8 +259,6 @@ def _before(expected: Expectation, mutator: Mutator, grant: Grant) -> dict:
 def _fresh_environments(mutator: Mutator, grant: Grant, function_logical_id: str):
     """Replace the function's execution environments (a configuration change, as a deploy
     makes): nothing a warm one cached before the mutation (a secret, say) hides it."""
-    from ops.environment import client
-
     lam = client("lambda", grant.account, grant.region)
     name = mutator.physical(grant, function_logical_id)
     environment = lam.get_function_configuration(FunctionName=name).get("Environment") or {"Variables": {}}
@@ -292,8 +297,6 @@ def _check(grant: Grant, expected: Expectation, mutator: Mutator) -> str:
 
 def test_every_grant_on_the_transaction_path_is_needed(pipeline):
     GRANTS[:] = all_grants(PROJECT_ROOT / f"cdk.out.{pipeline.port}")
-    from ops.environment import client
-
     mutator = Mutator(client)
     warm = trace.Transaction()
     assert all(warm.leaf(leaf, timeout=60) for leaf in trace.ALL), "the pipeline does not run with every grant"
