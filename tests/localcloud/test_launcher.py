@@ -204,7 +204,8 @@ def test_state_survives_down_and_up_with_persistence(tmp_path_factory):
         create_role(client("iam", port), "api", ["apigateway.amazonaws.com"],
                     [allow("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-q")])
         create_role(client("iam", port), "pipe", ["pipes.amazonaws.com"], [
-            allow(["sqs:ReceiveMessage", "sqs:DeleteMessage"], f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-src"),
+            allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                  f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-src"),
             allow("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-dst")])
 
         queue_url = sqs.create_queue(QueueName="persisted-q")["QueueUrl"]
