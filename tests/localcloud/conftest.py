@@ -10,6 +10,7 @@ account (``aws("sqs", account="333333333333", region="eu-west-1")``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -116,14 +117,14 @@ class LocalCloud:
         return f"{api_id}.execute-api.localhost.localstack.cloud:{self.port}"
 
 
-@pytest.fixture(scope="session")
-def localcloud(tmp_path_factory) -> LocalCloud:
-    home = tmp_path_factory.mktemp("localcloud-home")
+@contextlib.contextmanager
+def serving(home: Path, **extra_env: str):
+    """A local cloud of our own on a free port, its home ``home``, healthy; stopped on exit."""
     port = free_port()
     log = home / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home),
+            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home, **extra_env),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     endpoint = f"http://127.0.0.1:{port}"
@@ -132,6 +133,12 @@ def localcloud(tmp_path_factory) -> LocalCloud:
         yield LocalCloud(endpoint=endpoint, port=port, home=home, log=log, process=process, health=found)
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def localcloud(tmp_path_factory) -> LocalCloud:
+    with serving(tmp_path_factory.mktemp("localcloud-home")) as cloud:
+        yield cloud
 
 
 ClientFactory = Callable[..., object]

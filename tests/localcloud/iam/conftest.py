@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from ..conftest import PROJECT_ROOT, PYTHON, free_port, server_env, stop_process, wait_healthy
+from ..conftest import PROJECT_ROOT, PYTHON, serving
 
 DEPLOY_TIMEOUT_S = 900
 
@@ -52,24 +52,15 @@ def _deploy(endpoint: str, outputs: Path, log: Path) -> None:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Pipeline:
-    home = tmp_path_factory.mktemp("iam-cloud")
-    port = free_port()
-    log = home / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT,
-                                   env=server_env(port, home, LOCALCLOUD_ADMIN="1"), stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(endpoint, process, log)
-        outputs = home / "outputs.json"
-        _deploy(endpoint, outputs, home / "deploy.log")
-        yield Pipeline(endpoint, port, outputs, log)
-    finally:
-        stop_process(process)
-        # what ops.deploy_local keeps per port (cloud assembly, CDK home), not ours to leave behind
-        shutil.rmtree(PROJECT_ROOT / f"cdk.out.{port}", ignore_errors=True)
-        shutil.rmtree(PROJECT_ROOT / ".localcloud" / f"port-{port}", ignore_errors=True)
+    with serving(tmp_path_factory.mktemp("iam-cloud"), LOCALCLOUD_ADMIN="1") as cloud:
+        try:
+            outputs = cloud.home / "outputs.json"
+            _deploy(cloud.endpoint, outputs, cloud.home / "deploy.log")
+            yield Pipeline(cloud.endpoint, cloud.port, outputs, cloud.log)
+        finally:
+            # what ops.deploy_local keeps per port (cloud assembly, CDK home), not ours to leave behind
+            shutil.rmtree(PROJECT_ROOT / f"cdk.out.{cloud.port}", ignore_errors=True)
+            shutil.rmtree(PROJECT_ROOT / ".localcloud" / f"port-{cloud.port}", ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
