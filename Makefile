@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export NODE_NO_WARNINGS := 1
 BODY ?= {"amount": 42.5, "currency": "EUR", "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "iban": "GB82WEST12345698765432"}}
 
-.PHONY: help install up down status console deploy send replay logs test test-unit test-integration demo bench synth clean chromium
+.PHONY: help install up down status console deploy send replay logs test test-unit test-integration test-container demo bench synth clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -25,20 +25,23 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(VENV)/.installed node_modules/.installed ## create .venv and node_modules (pinned)
+# The AWS SDK for JavaScript v3 the local cloud's Node.js Lambda runtime provides (pinned).
+NODE_SDK := localcloud/services/awslambda/node_sdk
+$(NODE_SDK)/node_modules/.installed: $(NODE_SDK)/package.json $(NODE_SDK)/package-lock.json
+	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
+	@touch $@
 
-up: $(VENV)/.installed ## start the local cloud on 127.0.0.1:4566; returns once healthy
-	@if docker info >/dev/null 2>&1; then \
-		echo "Docker engine found: starting the local cloud container (docker compose)"; \
-		docker compose up --detach --wait localcloud; \
-	else \
-		$(PY) -m localcloud up; \
-	fi
+install: $(VENV)/.installed node_modules/.installed $(NODE_SDK)/node_modules/.installed ## create .venv and node_modules (pinned)
+
+# The container when a Docker engine answers, else a host process; LOCALCLOUD_CONTAINER=1
+# or =0 decides instead.
+USE_CONTAINER = { [ "$$LOCALCLOUD_CONTAINER" = 1 ] || { [ "$$LOCALCLOUD_CONTAINER" != 0 ] && docker info >/dev/null 2>&1; }; }
+
+up: $(VENV)/.installed $(NODE_SDK)/node_modules/.installed ## start the local cloud on 127.0.0.1:4566; returns once healthy
+	@if $(USE_CONTAINER); then $(PY) -m ops.container up; else $(PY) -m localcloud up; fi
 
 down: ## stop the local cloud (only what this project started)
-	@if docker info >/dev/null 2>&1 && docker compose ps --quiet localcloud 2>/dev/null | grep -q .; then \
-		docker compose down; \
-	fi
+	@if [ -x $(PY) ] && $(USE_CONTAINER); then $(PY) -m ops.container down; fi
 	@if [ -x $(PY) ]; then $(PY) -m localcloud down; else echo "local cloud not running (nothing installed yet)"; fi
 
 status: $(VENV)/.installed ## show the local cloud's health and extensions
@@ -76,6 +79,9 @@ test-unit: install ## unit tests only (no local cloud)
 
 test-integration: install ## integration tests against AWS_ENDPOINT_URL or the local cloud
 	$(PY) -m pytest tests/integration
+
+test-container: install ## the image's own tests, then the integration tests against it (needs a Docker engine)
+	LOCALCLOUD_CONTAINER=1 $(PY) -m pytest tests/container tests/integration
 
 demo: install ## install, start the local cloud, deploy, and send a transaction through every hop
 	@$(MAKE) --no-print-directory up

@@ -24,4 +24,9 @@ class Extension:
     state: Callable[[], dict] | None = None
     restore: Callable[[dict], None] | None = None
     data_plane: DataPlaneHandler | None = None
+    # After the last request, before the process exits: free what the extension holds on
+    # the machine (processes, folders).
+    release: Callable[[], None] = lambda: None
+    # A section of the health document: {"<name>": {...}}.
+    health: Callable[[], dict] | None = None
     active: bool = field(default=False, init=False)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from localcloud import seams
+from localcloud import seams, state
 from localcloud.extension import DataPlaneHandler, Extension
 
 logger = logging.getLogger("localcloud")
@@ -17,12 +16,16 @@ logger = logging.getLogger("localcloud")
 
 def _registry() -> list[Extension]:
     from localcloud import capacity
-    from localcloud.services import apigatewayv2, pipes
-    from localcloud.services.awslambda import execution_role
+    from localcloud.services import apigatewayv2, dynamodb, logs, pipes
+    from localcloud.services.apigateway import owner_scope, proxy_errors
+    from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
+    from localcloud.services.awslambda import bootstraps, environments, execution_role, log_capture, runtimes
+    from localcloud.services.cloudformation import custom_resources
     from localcloud.services.cloudformation import execution_role as cloudformation_role
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import (
         api_shapes,
+        archives,
         cross_account,
         log_targets,
         put_events,
@@ -33,6 +36,7 @@ def _registry() -> list[Extension]:
     from localcloud.services.kms import cloudformation as kms_cloudformation
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
+    from localcloud.services.sqs import retention as sqs_retention
     from localcloud.services.sqs import validation as sqs_validation
     from localcloud.services.states import (
         bounded_history,
@@ -44,10 +48,15 @@ def _registry() -> list[Extension]:
         payload_limits,
         task_roles,
     )
+    from localcloud.services.states import cloudformation as state_machine_cloudformation
     from localcloud.services.sts import sessions as sts_sessions
 
     return [
         iam_requests.EXTENSION,
+        logs.EXTENSION,
+        archives.EXTENSION,
+        dynamodb.EXTENSION,
+        sqs_retention.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         kms_cloudformation.EXTENSION,
@@ -73,6 +82,16 @@ def _registry() -> list[Extension]:
         sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        custom_resources.CALLBACKS,
+        custom_resources.FAILURES,
+        owner_scope.EXTENSION,
+        proxy_errors.EXTENSION,
+        http_api_cloudformation.EXTENSION,
+        state_machine_cloudformation.EXTENSION,
+        environments.EXTENSION,
+        bootstraps.EXTENSION,
+        runtimes.EXTENSION,
+        log_capture.EXTENSION,
         message_move_tasks.EXTENSION,
         sts_sessions.EXTENSION,
     ]
@@ -109,12 +128,29 @@ def start_all() -> None:
         extension.start()
 
 
-def stop_all() -> None:
+def _each_active(hook: str) -> None:
+    """Call ``hook`` of every active extension; one that fails does not stop the others."""
     for extension in _active():
         try:
-            extension.stop()
+            getattr(extension, hook)()
         except Exception:
-            logger.exception("stopping extension %s failed", extension.name)
+            logger.exception("%s of extension %s failed", hook, extension.name)
+
+
+def stop_all() -> None:
+    _each_active("stop")
+
+
+def release_all() -> None:
+    _each_active("release")
+
+
+def health_sections() -> dict:
+    sections: dict = {}
+    for extension in _active():
+        if extension.health:
+            sections.update(extension.health())
+    return sections
 
 
 def quiesce(timeout: float) -> bool:
@@ -132,23 +168,14 @@ def quiesce(timeout: float) -> bool:
     return False
 
 
-def _state_name(extension: Extension) -> str:
-    return f"localcloud_{extension.name}"
-
-
 def save_all() -> None:
-    if not seams.persistence.enabled():
-        return
-    for extension in _active():
-        if extension.state:
-            seams.persistence.save_state(_state_name(extension), extension.state())
+    """A graceful stop's last checkpoint (persistence on), after ``quiesce``."""
+    state.stop()
 
 
 def restore_all() -> None:
-    if not seams.persistence.enabled():
-        return
-    for extension in _active():
-        if extension.restore:
-            data: Any = seams.persistence.load_state(_state_name(extension))
-            if data:
-                extension.restore(data)
+    """Load the last snapshot into ministack and every extension (persistence on),
+    then keep checkpointing; extensions' states are part of each snapshot."""
+    active = _active()
+    state.restore({e.name: e.state for e in active if e.state}, {e.name: e.restore for e in active if e.restore})
+    state.start()

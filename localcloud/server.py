@@ -7,16 +7,26 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
-from localcloud.gateway import build_app
+from hypercorn.utils import LifespanFailureError
+
+from localcloud.gateway import build_app, framing
 from localcloud.settings import load_settings
+from localcloud.state import StateUnreadable
 
 logger = logging.getLogger("localcloud")
 
 
 def serve() -> None:
     settings = load_settings()
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except StateUnreadable as error:
+        logger.critical("cannot start: %s", error)
+        print(f"local cloud cannot start: {error}", file=sys.stderr, flush=True)
+        logging.shutdown()
+        os._exit(2)
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
@@ -25,6 +35,7 @@ def serve() -> None:
     config.keep_alive_timeout = 75
     config.loglevel = os.environ.get("LOCALCLOUD_LOG_LEVEL", "WARNING")
     config.accesslog = None
+    framing.install()
 
     shutdown = asyncio.Event()
 
@@ -44,8 +55,15 @@ def serve() -> None:
 
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.pid_file.write_text(str(os.getpid()))
+    exit_code = 0
     try:
         asyncio.run(main())
+        from localcloud import registry
+
+        registry.release_all()
+    except LifespanFailureError as error:  # the cause is in the log already
+        print(f"local cloud cannot start: {error}", file=sys.stderr, flush=True)
+        exit_code = 2
     finally:
         try:
             if settings.pid_file.read_text().strip() == str(os.getpid()):
@@ -55,4 +73,4 @@ def serve() -> None:
     # State is saved by now. Work still queued past the drain (threads waiting on a Lambda
     # worker) would hold up interpreter exit for minutes; nothing of it is kept anyway.
     logging.shutdown()
-    os._exit(0)
+    os._exit(exit_code)

@@ -61,8 +61,10 @@ def prepare_ministack_environment(settings: Settings) -> None:
         "BIND_HOST": settings.host,
         "MINISTACK_HOST": settings.hostname,
         "MINISTACK_REGION": "us-east-1",
-        "PERSIST_STATE": "1" if settings.persist else "0",
-        "STATE_DIR": str(settings.state_dir),
+        # ministack's own save (a JSON file per service at shutdown) stays off: with
+        # persistence on, localcloud.state snapshots every service crash-safely.
+        "PERSIST_STATE": "0",
+        "STATE_DIR": str(settings.state_dir if settings.persist else settings.home / "scratch"),
         "S3_DATA_DIR": str(settings.state_dir / "s3"),
         "S3_PERSIST": "1" if settings.persist else "0",
         # Listeners this project never uses: they cost start-up time and memory.

@@ -114,7 +114,16 @@ def main() -> int:
          "--outputs-file", str(outputs), "--progress", "events"],
         cdk_environment(cfg.cicd.account, cfg.cicd.region), "deploy --all")
     print(f"deployed in {time.monotonic() - started:.1f} s; outputs in {outputs}")
+    warn_about_runtime_versions(health(endpoint_url()) or {})
     return 0
+
+
+def warn_about_runtime_versions(document: dict) -> None:
+    """Functions whose declared runtime is not the interpreter the local cloud runs them on."""
+    for mismatch in (document.get("lambda_runtimes") or {}).get("mismatches", []):
+        print(f"warning: {mismatch['warning']} ({mismatch['functions']} function(s)); code that needs "
+              f"{mismatch['runtime']} fails locally, code that only works on {mismatch['local']} passes locally "
+              "and fails on AWS", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from constructs import Construct
 from infra.config import Application, DeploymentConfig
 from infra.constructs.backbone_links import log_events_to
 from infra.constructs.encryption import ServiceKey
+from infra.constructs.idempotency import idempotency_table
 from infra.constructs.logs import encrypted_log_group
 from infra.constructs.python_function import PythonFunction
 from infra.constructs.queues import encrypted_queue
@@ -54,15 +55,22 @@ class ApplicationBusStack(Stack):
 
         if application.consumer and application.subscribes:
             dead_letters = encrypted_queue(self, "DeliveryDeadLetters", key=key)
+            # Delivery is at least once: the consumer remembers what it handled, by the
+            # events' transaction_id, and drops copies (expired after 8 days by TTL).
+            handled = idempotency_table(self, "HandledEvents", key=key)
             consumer = PythonFunction(
                 self,
                 "Consumer",
                 source="ledger_consumer",
-                description=f"{application.name}: logs subscribed backbone events",
-                environment={},
+                description=f"{application.name}: handles each subscribed backbone event once",
+                environment={"IDEMPOTENCY_TABLE_NAME": handled.table_name},
                 key=key,
                 log_retention_days=retention,
             )
+            # What Powertools idempotency calls, on this table only (and its key).
+            handled.grant(consumer.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                          "dynamodb:DeleteItem")
+            key.grant_encrypt_decrypt(consumer.function)
             from aws_cdk import aws_events_targets as targets
 
             events.Rule(

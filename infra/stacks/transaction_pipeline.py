@@ -6,8 +6,7 @@ Lambda -> CloudWatch Logs, then a pseudonymised TransactionRecorded on the domai
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -18,6 +17,7 @@ from infra.config import Application, TransactionPipelineSettings
 from infra.constructs.archived_bus import ArchivedEventBus
 from infra.constructs.encryption import ServiceKey
 from infra.constructs.http_api_to_sqs import HttpApiToSqs
+from infra.constructs.idempotency import idempotency_table
 from infra.constructs.logs import encrypted_log_group
 from infra.constructs.python_function import PythonFunction
 from infra.constructs.queues import EncryptedQueueWithDlq, encrypted_queue
@@ -75,17 +75,7 @@ class TransactionPipelineStack(Stack):
             enrichment=enricher.function if enricher is not None else None,
         )
 
-        idempotency = dynamodb.TableV2(
-            self,
-            "Idempotency",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expiration",
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        idempotency = idempotency_table(self, "Idempotency", key=key)
         pseudonymisation_key = secretsmanager.Secret(
             self,
             "PseudonymisationKey",

@@ -3,6 +3,13 @@ publishes a TransactionRecorded domain event with personal fields pseudonymised.
 
 Invoked by the Step Functions workflow with the EventBridge event the pipe produced; the
 SQS record is the event's detail and its ``body`` is the HTTP request body as a string.
+
+Delivery is at least once everywhere on the way (SQS, EventBridge, the workflow's
+retries), so the domain event carries ``transaction_id``: derived from the transaction
+(its SQS message id and body hash), the same for every attempt. Publishing itself is
+idempotent for 8 days (the stored result answers a redelivery or a replay); an attempt
+that timed out after PutEvents but before that result was stored publishes again on
+retry, with the same ``transaction_id``, and consumers drop what they already handled.
 """
 
 from __future__ import annotations
@@ -51,6 +58,11 @@ def body_of(event: EventBridgeEvent) -> str:
     return body
 
 
+def transaction_id_of(message_id: str, body_sha256: str) -> str:
+    """The transaction's identity downstream: the same for every delivery and retry."""
+    return hashlib.sha256(f"{message_id}\n{body_sha256}".encode("utf-8")).hexdigest()
+
+
 def domain_event_detail(body: str, body_sha256: str, message_id: str) -> dict:
     secret = json.loads(parameters.get_secret(os.environ["PSEUDONYMISATION_SECRET_ARN"], max_age=300))
     try:
@@ -61,6 +73,7 @@ def domain_event_detail(body: str, body_sha256: str, message_id: str) -> dict:
         document, PERSONAL_FIELDS, secret["key"].encode("utf-8"), secret.get("version", "v1")
     )
     return {
+        "transaction_id": transaction_id_of(message_id, body_sha256),
         "body_sha256": body_sha256,
         "message_id": message_id,
         "transaction": transaction if isinstance(document, dict) else None,
@@ -74,6 +87,8 @@ def publish_transaction_recorded(transaction: dict) -> dict:
     """Once per (SQS message id, body hash): SQS redeliveries and archive replays get the
     stored result back instead of publishing again."""
     detail = domain_event_detail(transaction["body"], transaction["body_sha256"], transaction["message_id"])
+    if transaction.get("replay_name"):
+        detail["replay_name"] = transaction["replay_name"]  # published from a replay: say so
     response = _events.put_events(Entries=[{
         "EventBusName": os.environ["DOMAIN_EVENT_BUS_ARN"],
         "Source": DOMAIN_EVENT_SOURCE,
@@ -92,6 +107,8 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     body = body_of(event)
     body_sha256 = hashlib.sha256(body.encode("utf-8")).hexdigest()
     message_id = event.detail.get("messageId", "")
+    replay_name = event.raw_event.get("replay-name")
+    transaction_id = transaction_id_of(message_id, body_sha256)
     # The record of receipt comes first: it must exist even if publishing fails below.
     logger.info(
         "transaction recorded",
@@ -99,7 +116,8 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
         body_sha256=body_sha256,
         message_id=message_id,
         event_id=event.get_id,
-        replay_name=event.raw_event.get("replay-name"),
+        transaction_id=transaction_id,
+        replay_name=replay_name,
         validation=event.detail.get("validation"),  # added beside the body by the pipe's enrichment, if any
     )
     published = publish_transaction_recorded(transaction={
@@ -108,6 +126,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
         "body": body,
         "body_sha256": body_sha256,
         "message_id": message_id,
+        "replay_name": replay_name,
         "request_id": context.aws_request_id,
     })
     duplicate = published["first_request_id"] != context.aws_request_id
@@ -115,7 +134,8 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
         "TransactionRecorded already published" if duplicate else "TransactionRecorded published",
         body_sha256=body_sha256,
         domain_event_id=published["domain_event_id"],
+        transaction_id=transaction_id,
         duplicate=duplicate,
     )
     return {"body_sha256": body_sha256, "message_id": message_id, "domain_event_id": published["domain_event_id"],
-            "duplicate": duplicate}
+            "transaction_id": transaction_id, "duplicate": duplicate}

@@ -9,12 +9,14 @@ code is copied here.
 """
 
 from localcloud.seams import (  # the package's face: seams.events.…, seams.sqs.…
+    apigateway,
     apigatewayv2,
     authentication,
     awslambda,
     cloudformation,
     cloudwatch,
     dynamodb,
+    event_archives,
     events,
     iam,
     kinesis,
@@ -23,6 +25,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     organizations,
     persistence,
     pipes,
+    router,
     s3,
     scopes,
     secretsmanager,
@@ -39,7 +42,9 @@ from localcloud.seams.core import (
     current_account,
     current_region,
     decode_json,
+    error_response,
     install_in_process_authorizer,
+    json_response,
     ministack_app,
     ministack_version,
     new_id,
@@ -50,10 +55,11 @@ from localcloud.seams.core import (
 )
 
 __all__ = [
-    "apigatewayv2", "authentication", "awslambda", "cloudformation", "cloudwatch", "dynamodb", "events", "iam",
-    "kinesis", "kms", "logs", "organizations", "persistence", "pipes", "s3", "scopes", "secretsmanager", "sqs",
-    "states",
+    "apigateway", "apigatewayv2", "authentication", "awslambda", "cloudformation", "cloudwatch", "dynamodb",
+    "event_archives", "events", "iam", "kinesis", "kms", "logs", "organizations", "persistence", "pipes", "router",
+    "s3", "scopes", "secretsmanager", "sqs", "states",
     "ServiceHandler", "acting", "call_handler_sync", "call_json_api", "call_json_api_sync", "call_query_api_sync",
-    "current_account", "current_region", "decode_json", "install_in_process_authorizer", "ministack_app",
-    "ministack_version", "new_id", "request_scope", "service_handler", "set_acting", "wrap_service_handler",
+    "current_account", "current_region", "decode_json", "error_response", "install_in_process_authorizer",
+    "json_response", "ministack_app", "ministack_version", "new_id", "request_scope", "service_handler",
+    "set_acting", "wrap_service_handler",
 ]

@@ -41,8 +41,11 @@ def worker_ceiling() -> int:
 def wrap_service_functions(wrappers: dict[str, Callable[[Callable], Callable]]) -> None:
     """Wrap functions ministack's Lambda service calls by module-global name:
     ``acquire_worker``/``release_worker`` (warm worker leases, imported from
-    lambda_runtime) and ``_acquire_execution_slot``/``_release_execution_slot``
-    (concurrency accounting)."""
+    lambda_runtime), ``_acquire_execution_slot``/``_release_execution_slot``
+    (concurrency accounting), ``_execute_function_dispatch(func, config, event, request_id,
+    started)`` (one invocation, its logs written), ``_execute_function_warm(func, event,
+    request_id)`` (a warm worker's answer as a result) and ``_emit_lambda_logs(func,
+    request_id, log_text, error, duration_ms, *, log_source)``."""
     from ministack.services import lambda_svc
 
     for name, make_wrapper in wrappers.items():
@@ -82,6 +85,116 @@ def log_destination(func: dict) -> tuple[str, str, str, str]:
     parts = arn.split(":")
     group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config.get('FunctionName', '')}"
     return config.get("Role", ""), parts[4] if len(parts) > 4 else "", parts[3] if len(parts) > 3 else "", group
+
+
+def reap_idle_workers(idle_seconds: float) -> int:
+    """Stop every warm worker (execution environment) unused for ``idle_seconds``, the
+    first of each function's pool too (ministack's own reaper keeps that one for good);
+    returns how many stopped."""
+    import time
+
+    from ministack.core import lambda_runtime
+
+    now = time.time()
+    doomed = []
+    with lambda_runtime._lock:
+        for key, pool in list(lambda_runtime._workers.items()):
+            keep = [w for w in pool if w.in_use or now - getattr(w, "last_used", now) < idle_seconds]
+            doomed += [w for w in pool if w not in keep]
+            if keep:
+                lambda_runtime._workers[key] = keep
+            else:
+                lambda_runtime._workers.pop(key, None)
+    lambda_runtime.kill_workers(doomed)
+    return len(doomed)
+
+
+def wrap_execution(make_wrapper: Callable[[Callable], Callable]) -> None:
+    """``_execute_function_with_config_scope(func, event)`` runs one invocation for the
+    services that invoke a function in-process (CloudFormation custom resources, Step
+    Functions, SNS, the Invoke API); it returns ``{"body", "error"?, "log"}``."""
+    from ministack.services import lambda_svc
+
+    lambda_svc._execute_function_with_config_scope = make_wrapper(lambda_svc._execute_function_with_config_scope)
+
+
+# --- the local executor: warm worker processes ----------------------------------------
+
+def _runtime():
+    from ministack.core import lambda_runtime
+
+    return lambda_runtime
+
+
+def wrap_runtime_function(name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap a function of ministack's worker pool looked up by name:
+    ``_detect_runtime_binary(runtime) -> (binary, worker script)``."""
+    module = _runtime()
+    setattr(module, name, make_wrapper(getattr(module, name)))
+
+
+def wrap_worker_method(name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap a method of the warm worker: ``invoke(self, event, request_id, ...)`` returns the
+    worker's answer ``{"status": "ok"|"error", "result"|"error"/"trace", "log", …}``."""
+    worker_class = _runtime().Worker
+    setattr(worker_class, name, make_wrapper(getattr(worker_class, name)))
+
+
+def replace_runtime_module(name: str, replacement: object) -> None:
+    """Give the worker pool its own view of a standard module it imports (``tempfile``,
+    ``subprocess``): where it creates environments and how it starts them."""
+    setattr(_runtime(), name, replacement)
+
+
+def worker_protocol() -> dict:
+    """Names the warm-worker protocol carries per invocation beside the payload."""
+    runtime = _runtime()
+    return {"depth_env": runtime.INVOKE_DEPTH_ENV, "depth_header": runtime.INVOKE_DEPTH_HEADER,
+            "durable_env": list(runtime.DURABLE_ENV_VARS)}
+
+
+def stop_workers() -> None:
+    """End every warm worker process and remove its folder."""
+    _runtime().reset()
+
+
+def functions() -> list[dict]:
+    """Every function's configuration, in every account and region."""
+    from ministack.services import lambda_svc
+
+    return [record.get("config") or record for record in lambda_svc._functions.all_values()]
+
+
+def log_capture_splits_lines() -> bool:
+    """Probe (source level): does ministack write a function's output as one log event per
+    line, with nothing a runtime could frame a multi-line record with?"""
+    import inspect
+
+    from ministack.services import lambda_svc
+
+    return "splitlines()" in inspect.getsource(lambda_svc._emit_lambda_logs)
+
+
+def environment_folders_in_system_tmp() -> bool:
+    """Probe (source level): does a warm worker unpack its code into a folder the system's
+    ``tempfile`` picks (the machine's /tmp), rather than one it is given?"""
+    import inspect
+
+    source = inspect.getsource(_runtime().Worker._spawn)
+    return "tempfile.mkdtemp(" in source and "dir=" not in source.split("tempfile.mkdtemp(", 1)[1].split(")", 1)[0]
+
+
+def nodejs_sdk_is_stubbed() -> bool:
+    """Probe: is the AWS SDK in ministack's Node.js worker script a set of stubs?"""
+    _binary, script = _runtime()._detect_runtime_binary("nodejs20.x")
+    return "no stub for" in script
+
+
+def python_root_logger_configured() -> bool:
+    """Probe: does ministack's Python worker script give the root logger a handler, as AWS's
+    runtime does (so ``logging.info`` in a function is written)?"""
+    _binary, script = _runtime()._detect_runtime_binary("python3.12")
+    return "addHandler" in script
 
 
 # --- invocation as a Step Functions task: the raw result and AWS's error payload ----------

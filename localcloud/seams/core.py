@@ -66,6 +66,20 @@ def new_id() -> str:
     return new_uuid()
 
 
+def json_response(document: dict) -> tuple[int, dict, bytes]:
+    """A 200 answer of an AWS JSON-protocol action, as ministack's handlers return it."""
+    from ministack.core.responses import json_response as respond
+
+    return respond(document)
+
+
+def error_response(code: str, message: str, status: int = 400) -> tuple[int, dict, bytes]:
+    """An AWS JSON-protocol error answer (``__type`` and ``message``)."""
+    from ministack.core.responses import error_response_json
+
+    return error_response_json(code, message, status)
+
+
 # --- calling ministack's AWS APIs in-process ----------------------------------------
 
 _JSON_PROTOCOL = {

@@ -40,9 +40,11 @@ def message_record(message: dict, queue_arn: str, region: str) -> dict:
         "SenderId": system.get("SenderId", ""),
         "ApproximateFirstReceiveTimestamp": str(int((message.get("first_receive_at") or 0) * 1000)),
     }
-    for key in ("MessageGroupId", "MessageDeduplicationId", "SequenceNumber"):
-        if system.get(key):
-            attributes[key] = system[key]
+    # FIFO queues: ministack keeps these beside the message, not among its system attributes.
+    for key, field in (("MessageGroupId", "group_id"), ("MessageDeduplicationId", "dedup_id"),
+                       ("SequenceNumber", "seq")):
+        if message.get(field):
+            attributes[key] = message[field]
     return {
         "messageId": message["id"],
         "receiptHandle": message["receipt_handle"],
@@ -103,6 +105,21 @@ def queue_arn_for_url(queue_url: str) -> str | None:
         if arn.rsplit(":", 1)[-1] == name and (account is None or owner == account):
             return arn
     return None
+
+
+def expire_retained_messages() -> int:
+    """Apply MessageRetentionPeriod to every queue now (ministack applies it whenever a
+    queue is read); returns how many messages went."""
+    from ministack.services import sqs
+
+    removed = 0
+    with sqs._queues_lock:
+        for queue in list(sqs._queues.all_values()):
+            before = len(queue.get("messages") or [])
+            sqs._expire_retained(queue)
+            removed += before - len(queue.get("messages") or [])
+    return removed
+
 
 # --- the request dispatcher and the functions it reaches -------------------------------
 
@@ -232,6 +249,7 @@ def probe_queue(name: str, attributes: dict | None = None):
 def probe_receive(queue_url: str, max_messages: int = 10) -> list[dict]:
     """A receive in the probe scope (ministack's own collection, visibility 30 s)."""
     return module()._collect_msgs(queue_for_url(queue_url), max_messages, 30)
+
 
 def has_action(action: str) -> bool:
     """Whether ministack's SQS answers ``action`` (its action table), for an extension's probe."""

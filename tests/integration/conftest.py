@@ -14,6 +14,10 @@ default to a folder of their own (``.localcloud/port-<port>/``), so a second loc
 never touches the pid file or outputs of the one on 4566. Explicit LOCALCLOUD_HOME and
 PIPELINE_OUTPUTS_FILE always win.
 
+With ``LOCALCLOUD_CONTAINER=1`` the local cloud is the project's image instead, started
+under testcontainers on the endpoint's port (tests/container/localcloud_container.py) and
+stopped at the end; the suite is skipped, saying why, when no Docker engine answers.
+
 Progress goes straight to the terminal (pytest's capture is suspended for it), so a
 session that has to deploy does not look hung even without ``-s``.
 """
@@ -25,12 +29,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from .helpers import ENDPOINT, HOST, PORT, PROJECT_ROOT, SCHEME, environment  # first: sets the endpoint env
+from .fault_fixtures import restartable_cloud  # noqa: E402,F401 - one persistent cloud for the restart and crash tests
 from localcloud.__main__ import health  # noqa: E402
 from ops import transactions  # noqa: E402
+from ops.container import save_console_token  # noqa: E402
+from tests.container import localcloud_container as container  # noqa: E402
+from tests.container.localcloud_container import docker_engine, localcloud_image  # noqa: E402,F401 - fixtures
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEPLOY_TIMEOUT_S = 600
@@ -72,8 +81,32 @@ def _localcloud(command: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def local_cloud(say) -> str:
+def local_cloud_container(say, localcloud_image) -> str:
+    """LOCALCLOUD_CONTAINER=1: the image, published on the endpoint's port, for this session."""
+    if SCHEME != "http" or HOST not in LOOPBACK:
+        pytest.fail(f"LOCALCLOUD_CONTAINER=1 publishes on a loopback http endpoint, not {ENDPOINT}")
+    if health(ENDPOINT) is not None:
+        pytest.fail(f"LOCALCLOUD_CONTAINER=1, but something already answers on {ENDPOINT}: "
+                    "stop it, or give AWS_ENDPOINT_URL a free port")
+    with container.running(PORT, image=localcloud_image) as cloud:
+        say(f"local cloud container {cloud.get_wrapped_container().short_id} ({localcloud_image}) "
+            f"healthy on {ENDPOINT} in {cloud.started_in_s:.1f} s")
+        # The console's token where ops.send looks for it, as `make up` leaves it.
+        token_copy = save_console_token(Path(os.environ.get("LOCALCLOUD_HOME", environment.local_state_dir())),
+                                        cloud.console_token())
+        try:
+            yield ENDPOINT
+        finally:
+            token_copy.unlink(missing_ok=True)
+    say("local cloud container stopped and removed")
+
+
+@pytest.fixture(scope="session")
+def local_cloud(say, request) -> str:
     """The endpoint, answering: started here (and stopped at the end) only if nothing answered."""
+    if os.environ.get("LOCALCLOUD_CONTAINER") == "1":
+        yield request.getfixturevalue("local_cloud_container")
+        return
     found = health(ENDPOINT)
     started = False
     if found is None:

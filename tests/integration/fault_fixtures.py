@@ -1,12 +1,13 @@
 """Fixtures of the fault tests that the session fixtures in conftest.py do not cover.
 
-``restartable_cloud``: a local cloud of the test's own (its own port, its own home in a
-temporary folder, persistence on), with every stack deployed to it, that the test may stop
-and start again with ``python -m localcloud down`` / ``up``. The session's local cloud (the
-one AWS_ENDPOINT_URL points at) is never touched; this one is stopped by its PID file
-(``localcloud down`` with its own LOCALCLOUD_HOME) at the end.
+``restartable_cloud``: a local cloud of the tests' own (its own port, its own home in a
+temporary folder, persistence on), with every stack deployed to it, that tests may stop
+and start again with ``python -m localcloud down`` / ``up``, or kill (SIGKILL, by its PID
+file). Deployed once per session (the restart and crash tests share it). The session's
+local cloud (the one AWS_ENDPOINT_URL points at) is never touched; this one is stopped by
+its PID file (``localcloud down`` with its own LOCALCLOUD_HOME) at the end.
 
-Import the fixture into the test module that uses it (this is not a conftest).
+conftest.py imports the fixture, so every module shares the one instance.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from botocore.config import Config
 
 from .helpers import PIPELINE, PORT, PROJECT_ROOT
 from localcloud.__main__ import health  # noqa: E402
+from ops.crash import process_gone  # noqa: E402
 from ops.transactions import RECORDED, is_recorded_line, log_records  # noqa: E402
 
 PREFERRED_PORT = 4611
@@ -91,6 +94,22 @@ class RestartableCloud:
             raise AssertionError(f"localcloud down on {self.port} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout.strip()
 
+    def pid(self) -> int:
+        return int((self.home / "localcloud.pid").read_text().strip())
+
+    def kill(self, sig: int = signal.SIGKILL, pid: int | None = None) -> float:
+        """Send ``sig`` to this cloud's server (its PID file names it, unless ``pid`` is
+        given); returns when it was sent (or found the process already gone)."""
+        try:
+            os.kill(pid or self.pid(), sig)
+        except ProcessLookupError:
+            pass
+        return time.time()
+
+    def wait_gone(self, pid: int, timeout: float = 60) -> None:
+        if not process_gone(pid, timeout):
+            raise AssertionError(f"local cloud process {pid} still alive after {timeout} s")
+
     def deploy(self) -> float:
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "ops.deploy_local"], cwd=PROJECT_ROOT, env=self.env,
@@ -141,9 +160,9 @@ def _environment(port: int, home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def restartable_cloud(tmp_path_factory, say):
-    """A persistent local cloud of this test's own, deployed; stopped (by its PID file) afterwards."""
+    """A persistent local cloud of the tests' own, deployed; stopped (by its PID file) afterwards."""
     port = _free_port()
     home = tmp_path_factory.mktemp(f"localcloud-{port}")
     # ops.deploy_local keeps its CDK home and cloud assembly per port in the project folder:

@@ -140,7 +140,8 @@ def test_transaction_is_archived_and_a_replay_runs_the_workflow_again(tx, aws, p
     group = outputs[PIPELINE]["RecorderLogGroupName"]
     published = wait_until(lambda: [r for _, r in tx.log_records(
         group, payments.account, payments.region, replay_since,
-        lambda r: r.get("body_sha256") == sha and r.get("message", "").startswith("TransactionRecorded"))], 10)
+        lambda r: r.get("body_sha256") == sha and r.get("message", "").startswith("TransactionRecorded"))],
+        RECORDED_WITHIN_S)
     assert [(r["message"], r["duplicate"]) for r in published] == [("TransactionRecorded already published", True)]
 
 

@@ -10,7 +10,6 @@ account (``aws("sqs", account="333333333333", region="eu-west-1")``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -21,7 +20,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,14 +117,15 @@ class LocalCloud:
         return f"{api_id}.execute-api.localhost.localstack.cloud:{self.port}"
 
 
-@contextlib.contextmanager
-def serving(home: Path, **extra_env: str):
-    """A local cloud of our own on a free port, its home ``home``, healthy; stopped on exit."""
+@contextmanager
+def own_local_cloud(home: Path, **env: str) -> Iterator[LocalCloud]:
+    """A local cloud of its own on a free port, with ``env`` on top of a clean environment;
+    stopped (by its PID) when the block ends."""
     port = free_port()
     log = home / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home, **extra_env),
+            [PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=server_env(port, home, **env),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     endpoint = f"http://127.0.0.1:{port}"
@@ -137,7 +138,7 @@ def serving(home: Path, **extra_env: str):
 
 @pytest.fixture(scope="session")
 def localcloud(tmp_path_factory) -> LocalCloud:
-    with serving(tmp_path_factory.mktemp("localcloud-home")) as cloud:
+    with own_local_cloud(tmp_path_factory.mktemp("localcloud-home")) as cloud:
         yield cloud
 
 

@@ -16,32 +16,21 @@ import psutil
 import pytest
 from botocore.config import Config
 
-from .conftest import (ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, allow, create_role, free_port, server_env, stop_process,
-                       wait_for, wait_healthy)
+from .conftest import ACCOUNT_A, REGION, allow, create_role, own_local_cloud, wait_for
 
 WORKERS = 2
 KEPT = 5
+DELIVERIES = 200
 
 
 @pytest.fixture(scope="module")
 def small_cloud(tmp_path_factory):
-    home = tmp_path_factory.mktemp("small-cloud")
-    port = free_port()
-    log = home / "serve.log"
-    env = server_env(port, home, LOCALCLOUD_LAMBDA_WORKERS=str(WORKERS), LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT=str(KEPT),
-                     LOCALCLOUD_LOG_LEVEL="INFO")
-    with open(log, "wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", "localcloud", "serve"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(endpoint, process, log)
+    with own_local_cloud(tmp_path_factory.mktemp("small-cloud"), LOCALCLOUD_LAMBDA_WORKERS=str(WORKERS),
+                         LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT=str(KEPT), LOCALCLOUD_LOG_LEVEL="INFO") as cloud:
         # the role the function and state machines name (the function's logs are written as it)
-        create_role(client(endpoint, "iam"), "x", ["lambda.amazonaws.com", "states.amazonaws.com"], [
+        create_role(client(cloud.endpoint, "iam"), "x", ["lambda.amazonaws.com", "states.amazonaws.com"], [
             allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"arn:aws:logs:*:{ACCOUNT_A}:log-group:/aws/lambda/*")])
-        yield endpoint, process, log
-    finally:
-        stop_process(process)
+        yield cloud.endpoint, cloud.process, cloud.log
 
 
 def client(endpoint: str, service: str):
@@ -87,6 +76,50 @@ def test_a_burst_of_invocations_queues_for_a_bounded_pool_of_workers(small_cloud
     # Every invocation succeeded (none throttled), through at most WORKERS processes.
     assert sorted(r["n"] for r in results) == list(range(12))
     assert 1 <= peak <= WORKERS
+
+
+def test_rule_deliveries_to_a_function_wait_for_its_workers_instead_of_a_thread_each(small_cloud):
+    """EventBridge's asynchronous deliveries to a Lambda function: queued for the function's
+    workers (ministack started a thread per event, each waiting for a worker: 10,000 events
+    ahead of a slower consumer were 4,000 threads)."""
+    endpoint, server, _log = small_cloud
+    lam, events, logs = client(endpoint, "lambda"), client(endpoint, "events"), client(endpoint, "logs")
+    arn = python_function(lam, "slow-consumer", "import time\ndef lambda_handler(event, context):\n"
+                                                "    time.sleep(0.05)\n    print('consumed', event['detail']['n'])\n")
+    events.create_event_bus(Name="deliveries")
+    events.put_rule(Name="to-consumer", EventBusName="deliveries", EventPattern=json.dumps({"source": ["burst"]}))
+    events.put_targets(Rule="to-consumer", EventBusName="deliveries", Targets=[{"Id": "consumer", "Arn": arn}])
+    server_process = psutil.Process(server.pid)
+    before = server_process.num_threads()
+    peak = before
+    done = False
+
+    def watch() -> None:
+        nonlocal peak
+        while not done:
+            peak = max(peak, server_process.num_threads())
+            time.sleep(0.02)
+
+    def consumed() -> int:
+        try:
+            found = logs.filter_log_events(logGroupName="/aws/lambda/slow-consumer", filterPattern='"consumed"')
+        except logs.exceptions.ResourceNotFoundException:
+            return 0  # the first invocation has not written its log yet
+        return len(found["events"])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        watcher = pool.submit(watch)
+        try:
+            for batch in range(DELIVERIES // 10):
+                events.put_events(Entries=[{"EventBusName": "deliveries", "Source": "burst", "DetailType": "n",
+                                            "Detail": json.dumps({"n": batch * 10 + i})} for i in range(10)])
+            delivered = wait_for(lambda: consumed() >= DELIVERIES, timeout=180, interval=1.0)
+        finally:
+            done = True
+        watcher.result()
+    assert delivered, consumed()
+    # A thread per delivery would have added about DELIVERIES threads; the pool adds WORKERS.
+    assert peak - before < DELIVERIES // 4, (before, peak)
 
 
 def test_only_the_newest_finished_express_executions_are_kept(small_cloud):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -228,8 +229,9 @@ def test_state_survives_down_and_up_with_persistence(tmp_path_factory):
         result = cli("down", port, home, LOCALCLOUD_PERSIST="1")
         assert result.returncode == 0, result.stderr
         assert health(f"http://127.0.0.1:{port}", timeout=0.5) is None
-        state_files = {p.name for p in (home / "state").iterdir()}
-        assert {"localcloud_http_api_integrations.json", "localcloud_pipes.json"} <= state_files, state_files
+        with sqlite3.connect(f"file:{home / 'state' / 'localcloud.sqlite3'}?mode=ro", uri=True) as saved:
+            parts = {name for (name,) in saved.execute("SELECT name FROM snapshot_parts")}
+        assert {"localcloud_http_api_integrations", "localcloud_pipes", "sqs", "apigateway"} <= parts, parts
         assert snapshot(MINISTACK_DEFAULT_STATE_DIR) == default_dir_before, "state written outside LOCALCLOUD_HOME"
 
         result = cli("up", port, home, LOCALCLOUD_PERSIST="1")

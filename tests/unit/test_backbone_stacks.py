@@ -355,3 +355,23 @@ def test_eventbridge_can_write_to_its_kms_encrypted_dead_letter_queues(all_stack
                     unusable.append(f"{stack.display_name}: {rule_id} -> {queue_id}")
     assert checked >= 4
     assert unusable == [], "EventBridge may not use the key of these rule dead-letter queues:\n" + "\n".join(unusable)
+
+
+def test_ledger_consumer_dedupes_on_its_own_encrypted_table_with_least_privilege(ledger_bus):
+    # At-least-once delivery: the consumer keeps what it handled (Powertools idempotency)
+    # in a table of its own, encrypted with the stack's key, expiring by TTL.
+    t = ledger_bus.template
+    (table_id, table) = only(t, "AWS::DynamoDB::GlobalTable")
+    (function_id, function) = only(t, "AWS::Lambda::Function")
+    table_props = props(table)
+    assert "TableName" not in table_props  # no hard-coded physical name
+    assert table_props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table_props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table_props["SSESpecification"]["SSEEnabled"] is True
+    assert table_props["SSESpecification"]["SSEType"] == "KMS"
+    assert props(function)["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == ref(table_id)
+    role_id = props(function)["Role"]["Fn::GetAtt"][0]
+    table_grants = [s for s in policy_statements_for_role(t, role_id)
+                    if get_att(table_id) in as_list(s["Resource"])]
+    granted = {a for s in table_grants for a in as_list(s["Action"])}
+    assert granted == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}

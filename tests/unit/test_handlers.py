@@ -71,6 +71,15 @@ class LambdaContext:
         return 9_000
 
 
+@dataclass
+class ExpiredContext(LambdaContext):
+    """An attempt whose time ran out: its in-progress idempotency record expires at once,
+    as it has by the time the workflow retries an attempt that timed out."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
+
+
 def pipe_event(body, message_id: str = "m-1", replay_name: str | None = None) -> dict:
     """An EventBridge event as the pipe produces it: the SQS record is the detail."""
     event = {
@@ -317,6 +326,49 @@ def test_failed_put_events_raises_and_a_retry_publishes(recorder, monkeypatch):
     assert published["duplicate"] is False
 
 
+def test_the_transaction_id_is_derived_from_the_transaction_and_travels_in_every_copy(recorder):
+    body = json.dumps({"n": 1})
+    sha = hashlib.sha256(body.encode()).hexdigest()
+    expected = hashlib.sha256(f"m-11\n{sha}".encode()).hexdigest()  # message id and body hash, nothing per attempt
+    result = recorder.invoke(pipe_event(body, "m-11"))
+    (detail,) = recorder.published_details()
+    assert detail["transaction_id"] == result["transaction_id"] == expected
+    assert recorder.log_lines()[0]["transaction_id"] == expected
+    recorder.invoke(pipe_event(body, "m-12"))  # another message, same body: another transaction
+    assert recorder.published_details()[1]["transaction_id"] != expected
+
+
+def test_a_timeout_after_put_events_republishes_with_the_same_transaction_id(recorder, monkeypatch):
+    # The attempt publishes, then dies before its result is stored (the Lambda timed out);
+    # its in-progress record has expired when the workflow retries. The retry publishes
+    # again (EventBridge has no idempotency token) with the same transaction_id, which
+    # consumers dedupe on (test_ledger_handles_a_transaction_once_…).
+    real_put_events = recorder.module._events.put_events
+
+    class TimedOut(Exception):
+        pass
+
+    def publish_then_time_out(**kwargs):
+        real_put_events(**kwargs)
+        raise TimedOut("Task timed out after 10.00 seconds")
+
+    monkeypatch.setattr(recorder.module._events, "put_events", publish_then_time_out)
+    event = pipe_event('{"n": 5}', "m-13")
+    with pytest.raises(TimedOut):
+        recorder.invoke(event, ExpiredContext(aws_request_id="req-1"))
+    monkeypatch.setattr(recorder.module._events, "put_events", real_put_events)
+    recorder.invoke(event, LambdaContext(aws_request_id="req-2"))
+    first, second = recorder.published_details()
+    assert first["transaction_id"] == second["transaction_id"]
+    assert first == second  # the same domain event, bit for bit, but for its EventBridge id
+
+
+def test_a_replay_that_publishes_says_so(recorder):
+    recorder.invoke(pipe_event('{"n": 6}', "m-14", replay_name="replay-1"))
+    (detail,) = recorder.published_details()
+    assert detail["replay_name"] == "replay-1"
+
+
 # --------------------------------------------------------------------------- malformed events
 
 
@@ -423,28 +475,47 @@ def test_raw_value_never_survives_pseudonymisation(pseudonymise, value, key):
 @pytest.fixture
 def consumer(aws_credentials, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ledger_consumer")
-    module = _load("ledger_consumer_handler", CONSUMER_DIR, monkeypatch)
-    return module, _capture_logs(module)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", "handled")
+    monkeypatch.delenv("POWERTOOLS_IDEMPOTENCY_DISABLED", raising=False)
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName="handled",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        module = _load("ledger_consumer_handler", CONSUMER_DIR, monkeypatch)
+        yield module, _capture_logs(module)
+
+
+def domain_event(event_id: str = "evt-1", transaction_id: str | None = "t" * 64, **detail) -> dict:
+    body = {"body_sha256": "ab" * 32, "message_id": "m-1",
+            "transaction": {"customer": {"name": "pseudo:v1:" + "0" * 64}}, **detail}
+    if transaction_id is not None:
+        body["transaction_id"] = transaction_id
+    return {"version": "0", "id": event_id, "detail-type": "TransactionRecorded", "source": "app.payments",
+            "account": "222222222222", "time": "2026-11-22T15:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": body}
+
+
+def _lines(logs, message: str) -> list[dict]:
+    return [line for line in iter_json_lines(logs.getvalue()) if line.get("message") == message]
 
 
 def test_ledger_consumer_logs_each_event_as_one_json_line(consumer):
     module, logs = consumer
-    detail = {"body_sha256": "ab" * 32, "message_id": "m-1", "transaction": {"customer": {"name": "pseudo:v1:" + "0" * 64}}}
-    event = {
-        "version": "0", "id": "evt-1", "detail-type": "TransactionRecorded", "source": "app.payments",
-        "account": "222222222222", "time": "2026-11-22T15:00:00Z", "region": "us-east-1", "resources": [],
-        "detail": detail,
-    }
+    event = domain_event()
     result = module.lambda_handler(event, LambdaContext(function_name="ledger-consumer"))
-    assert result == {"event_id": "evt-1"}
-    (line,) = [line for line in iter_json_lines(logs.getvalue()) if line.get("message") == "domain event received"]
+    assert result == {"event_id": "evt-1", "duplicate": False}
+    (line,) = _lines(logs, "domain event received")
     assert line["detail_type"] == "TransactionRecorded"
     assert line["source"] == "app.payments"
     assert line["origin_account"] == "222222222222"
     assert line["region"] == "us-east-1"
     assert line["event_id"] == "evt-1"
+    assert line["transaction_id"] == "t" * 64
     assert line["body_sha256"] == "ab" * 32
-    assert line["detail"] == detail
+    assert line["detail"] == event["detail"]
     assert line["service"] == "ledger_consumer"
 
 
@@ -452,9 +523,31 @@ def test_ledger_consumer_tolerates_a_non_object_detail(consumer):
     module, logs = consumer
     event = {"version": "0", "id": "evt-2", "detail-type": "Other", "source": "s", "account": "1" * 12,
              "time": "t", "region": "us-east-1", "resources": [], "detail": "text"}
-    assert module.lambda_handler(event, LambdaContext()) == {"event_id": "evt-2"}
-    (line,) = [line for line in iter_json_lines(logs.getvalue()) if line.get("message") == "domain event received"]
+    assert module.lambda_handler(event, LambdaContext()) == {"event_id": "evt-2", "duplicate": False}
+    (line,) = _lines(logs, "domain event received")
     assert line["detail"] == {} and line.get("body_sha256") is None  # Powertools drops None fields
+
+
+def test_ledger_handles_a_transaction_once_whatever_the_event_ids_of_its_copies(consumer):
+    # A producer that timed out after PutEvents publishes again: a new event id, the same
+    # transaction_id. EventBridge may also deliver one event twice. The ledger acts once.
+    module, logs = consumer
+    first = module.lambda_handler(domain_event("evt-a"), LambdaContext(aws_request_id="req-1"))
+    again = module.lambda_handler(domain_event("evt-a"), LambdaContext(aws_request_id="req-2"))
+    republished = module.lambda_handler(domain_event("evt-b"), LambdaContext(aws_request_id="req-3"))
+    assert [first["duplicate"], again["duplicate"], republished["duplicate"]] == [False, True, True]
+    assert [line["event_id"] for line in _lines(logs, "domain event received")] == ["evt-a"]
+    handled = _lines(logs, "domain event already handled")
+    assert [(h["event_id"], h["first_event_id"]) for h in handled] == [("evt-a", "evt-a"), ("evt-b", "evt-a")]
+    assert all("body_sha256" not in h for h in handled)  # a duplicate never reads as a second delivery
+
+
+def test_ledger_keys_other_producers_events_by_event_id(consumer):
+    module, logs = consumer
+    module.lambda_handler(domain_event("evt-x", transaction_id=None), LambdaContext(aws_request_id="r1"))
+    module.lambda_handler(domain_event("evt-y", transaction_id=None), LambdaContext(aws_request_id="r2"))
+    module.lambda_handler(domain_event("evt-x", transaction_id=None), LambdaContext(aws_request_id="r3"))
+    assert [line["event_id"] for line in _lines(logs, "domain event received")] == ["evt-x", "evt-y"]
 
 
 # --------------------------------------------------------------------------- the pipe's enrichment

@@ -4,16 +4,19 @@ Returns the source records that failed (to stay on the source and be retried); t
 were delivered or filtered out. As the Pipes user guide has it:
 
 * filtered-out records are done with ("EventBridge Pipes filtering");
-* an enrichment answering a JSON array makes that array the batch for the target, an
-  empty array ends the execution with nothing to deliver ("Filtering events using
-  enrichment"); an enrichment failure fails the whole batch (partial batch failure
-  handling of the enrichment is not supported);
+* an enrichment answering a JSON array makes that array the batch for the target; an
+  empty answer ("", {} or []) ends the execution with nothing to deliver, and anything
+  else is one event ("Filtering events using enrichment"); an enrichment failure fails
+  the whole batch; "partial batch failure handling of the enrichment is not supported",
+  so an enrichment's ``batchItemFailures`` object is, like any answer, passed on;
 * a target reporting failed entries (batch APIs) or ``batchItemFailures`` (Lambda, Step
   Functions, API Gateway, API destinations) fails only those records; an
   ``itemIdentifier`` that is empty, null or names no record of the batch fails it all.
 https://docs.aws.amazon.com/eventbridge/latest/userguide/pipes-enrichment.html
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-batching-concurrency.html
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-logs-execution-steps.html
+Log records: the step levels and which steps carry ``payload`` (those where the batch may
+have changed), ``awsRequest`` and ``awsResponse`` (the invocations) are eb-pipes-logs.html's.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def execute(definition: dict, records: list[dict]) -> list[dict]:
                 log.step("ExecutionFailed", "ERROR")
                 return selected
             if not events:
-                log.step("TargetStageSkipped", "INFO")
+                log.step("TargetStageSkipped", "TRACE")
                 log.step("ExecutionSucceeded", "INFO")
                 return []
         failed = _target_stage(definition, selected, events, log)
@@ -65,13 +68,13 @@ def _enrichment_stage(definition: dict, events: list, log: ExecutionLog) -> list
     arn = definition["Enrichment"]
     kind = kind_of(arn)
     parameters = definition.get("EnrichmentParameters") or {}
-    log.step("EnrichmentStageEntered", "INFO", payload=events)
+    log.step("EnrichmentStageEntered", "INFO")
     template = parameters.get("InputTemplate")
     if template:
         log.step("EnrichmentTransformationStarted", "TRACE")
     payloads = transform(template, events, definition)
     if template:
-        log.step("EnrichmentTransformationSucceeded", "TRACE", payload=payloads)
+        log.step("EnrichmentTransformationSucceeded", "TRACE", payload=targets.as_json_array(payloads))
     log.step("EnrichmentInvocationStarted", "TRACE")
     try:
         permissions.require(definition, permissions.invoke_action(kind, {"InvocationType": "REQUEST_RESPONSE"}), arn)
@@ -83,19 +86,26 @@ def _enrichment_stage(definition: dict, events: list, log: ExecutionLog) -> list
                  error=result.error)
         log.step("EnrichmentStageFailed", "ERROR", error=result.error)
         return None
-    output = result.response
-    output = [] if output is None else output if isinstance(output, list) else [output]
+    output = enrichment_events(result.response)
     log.step("EnrichmentInvocationSucceeded", "TRACE", request=result.request, response=result.raw_response)
     log.step("EnrichmentStageSucceeded", "INFO", payload=output)
     return output
 
 
+def enrichment_events(answer) -> list:
+    """The events one enrichment answer makes: "If you don't want to invoke the target,
+    return an empty response, such as "", {}, or []"; a JSON array is the events."""
+    if isinstance(answer, list):
+        return answer
+    return [] if answer in (None, "", {}) else [answer]
+
+
 def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payloads: list[str],
                        principal: str) -> Result:
     if kind == "lambda":
-        return invoke.lambda_function(arn, targets._array(payloads), principal=principal)
+        return invoke.lambda_function(arn, targets.as_json_array(payloads), principal=principal)
     if kind == "states":
-        return invoke.state_machine(arn, targets._array(payloads), synchronous=True, principal=principal)
+        return invoke.state_machine(arn, targets.as_json_array(payloads), synchronous=True, principal=principal)
     outputs, requests, responses = [], [], []
     for event, payload in zip(events, payloads):
         result = invoke.http(kind, arn, parameters.get("HttpParameters") or {}, payload, event)
@@ -103,23 +113,20 @@ def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payl
         responses.append(result.raw_response)
         if not result.ok:
             return Result(False, request=requests, raw_response=responses, error=result.error)
-        if isinstance(result.response, list):
-            outputs.extend(result.response)
-        elif result.response is not None:
-            outputs.append(result.response)
+        outputs.extend(enrichment_events(result.response))
     return Result(True, response=outputs, request=requests, raw_response=responses)
 
 
 def _target_stage(definition: dict, selected: list[dict], events: list, log: ExecutionLog) -> list[dict]:
     arn = definition["Target"]
     kind = kind_of(arn)
-    log.step("TargetStageEntered", "INFO", payload=events)
+    log.step("TargetStageEntered", "INFO")
     template = (definition.get("TargetParameters") or {}).get("InputTemplate")
     if template:
         log.step("TargetTransformationStarted", "TRACE")
     payloads = transform(template, events, definition)
     if template:
-        log.step("TargetTransformationSucceeded", "TRACE", payload=payloads)
+        log.step("TargetTransformationSucceeded", "TRACE", payload=targets.as_json_array(payloads))
     log.step("TargetInvocationStarted", "TRACE")
     limit = TARGET_MAX_BATCH.get(kind)
     if limit and len(payloads) > limit:
@@ -138,7 +145,7 @@ def _target_stage(definition: dict, selected: list[dict], events: list, log: Exe
     details = {"request": result.request, "response": result.raw_response}
     if not failed:
         log.step("TargetInvocationSucceeded", "TRACE", **details)
-        log.step("TargetStageSucceeded", "INFO", payload=result.response if result.response is not None else None)
+        log.step("TargetStageSucceeded", "INFO", payload=targets.as_json_array(payloads))
     elif len(failed) < len(selected):
         log.step("TargetInvocationPartiallyFailed", "ERROR", error=result.error, **details)
         log.step("TargetStagePartiallyFailed", "ERROR", error=result.error)

@@ -2,7 +2,11 @@
 
 One record per execution step at or above the configured level (ERROR < INFO < TRACE),
 in the documented schema; ``payload``, ``awsRequest`` and ``awsResponse`` only with
-IncludeExecutionData ["ALL"].
+IncludeExecutionData ["ALL"]. "If a Amazon CloudWatch Logs destination is configured, the
+log records delivered to all destinations have a limit of 256kb": execution data is cut
+from the end, payload first, then awsRequest, then awsResponse ("each field entirely
+before progressing to truncate the next field"), and ``truncatedFields`` names what was
+cut (eb-pipes-logs.html, "Truncating execution data in EventBridge Pipes log records").
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-logs.html
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-logs-schema.html
 The pipe's execution role writes them (CloudWatch Logs: logs:CreateLogStream and
@@ -22,7 +26,8 @@ from localcloud.services.pipes import permissions
 logger = logging.getLogger("localcloud.pipes")
 
 LEVELS = ("OFF", "ERROR", "INFO", "TRACE")
-EXECUTION_DATA = ("payload", "awsRequest", "awsResponse")
+EXECUTION_DATA = ("payload", "awsRequest", "awsResponse")  # also the order they are truncated in
+RECORD_LIMIT_BYTES = 256 * 1024  # a record as written to the log group, UTF-8
 
 
 def _text(value) -> str:
@@ -59,6 +64,8 @@ class ExecutionLog:
             return
         records, self.records = self.records, []
         configuration = self.definition.get("LogConfiguration") or {}
+        if configuration.get("CloudwatchLogsLogDestination"):
+            records = [within_limit(r) for r in records]
         for destination, write in (("CloudwatchLogsLogDestination", _to_log_group),
                                    ("FirehoseLogDestination", _to_firehose), ("S3LogDestination", _to_s3)):
             if configuration.get(destination):
@@ -69,6 +76,37 @@ class ExecutionLog:
                                    destination, denied.message)
                 except Exception:
                     logger.exception("pipe %s: writing its log to %s failed", self.definition.get("Name"), destination)
+
+
+def _size(record: dict) -> int:
+    return len(json.dumps(record, ensure_ascii=False).encode())
+
+
+def within_limit(record: dict) -> dict:
+    """``record`` cut to RECORD_LIMIT_BYTES by removing characters from the end of its
+    execution data fields, in order, each emptied before the next is touched."""
+    if _size(record) <= RECORD_LIMIT_BYTES:
+        return record
+    record = {**record, "truncatedFields": []}
+    for name in EXECUTION_DATA:
+        if name not in record:
+            continue
+        value = record[name]
+        record["truncatedFields"].append(name)
+        record[name] = ""
+        if _size(record) > RECORD_LIMIT_BYTES:
+            continue  # emptied; the next field gives the rest
+        kept, too_many = 0, len(value)  # the longest prefix that fits: kept <= it < too_many
+        while too_many - kept > 1:
+            middle = (kept + too_many) // 2
+            record[name] = value[:middle]
+            if _size(record) <= RECORD_LIMIT_BYTES:
+                kept = middle
+            else:
+                too_many = middle
+        record[name] = value[:kept]
+        break
+    return record
 
 
 def error_detail(message: str, *, status: int = 400, service: str = "", request_id: str = "",

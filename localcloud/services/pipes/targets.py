@@ -154,14 +154,14 @@ def _topic(definition: dict, events: list, payloads: list[str]) -> Result:
 def _lambda(definition: dict, events: list, payloads: list[str]) -> Result:
     parameters = (definition.get("TargetParameters") or {}).get("LambdaFunctionParameters") or {}
     synchronous = parameters.get("InvocationType", "REQUEST_RESPONSE") == "REQUEST_RESPONSE"
-    return invoke.lambda_function(definition["Target"], _array(payloads), synchronous,
+    return invoke.lambda_function(definition["Target"], as_json_array(payloads), synchronous,
                                   principal=definition.get("RoleArn", ""))
 
 
 def _state_machine(definition: dict, events: list, payloads: list[str]) -> Result:
     parameters = (definition.get("TargetParameters") or {}).get("StepFunctionStateMachineParameters") or {}
     synchronous = parameters.get("InvocationType", "FIRE_AND_FORGET") == "REQUEST_RESPONSE"
-    return invoke.state_machine(definition["Target"], _array(payloads), synchronous,
+    return invoke.state_machine(definition["Target"], as_json_array(payloads), synchronous,
                                 principal=definition.get("RoleArn", ""))
 
 
@@ -181,7 +181,7 @@ def _http(definition: dict, events: list, payloads: list[str]) -> Result:
                   item_failures=failures or None)
 
 
-def _array(payloads: list[str]) -> str:
+def as_json_array(payloads: list[str]) -> str:
     return "[" + ",".join(p if _is_json(p) else json.dumps(p) for p in payloads) + "]"
 
 

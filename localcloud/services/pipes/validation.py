@@ -88,6 +88,21 @@ def _check_batch(definition: dict) -> None:
                        f"({TARGET_MAX_BATCH[target_kind]}).")
 
 
+def _check_dead_letter(definition: dict) -> None:
+    """Stream sources dead-letter to "Amazon SQS queues and Amazon SNS topics", and "EventBridge
+    Pipes does not support first-in first-out (FIFO) DLQs for stream sources"
+    (eb-pipes-error-troubleshooting.html, "Pipe DLQ behavior")."""
+    kind = kind_of(definition.get("Source", ""))
+    parameters = (definition.get("SourceParameters") or {}).get(SOURCE_PARAMETERS.get(kind, ""), {}) or {}
+    arn = (parameters.get("DeadLetterConfig") or {}).get("Arn")
+    if not arn:
+        return
+    if kind_of(arn) not in ("sqs", "sns"):
+        raise _invalid("DeadLetterConfig.Arn must be the ARN of an Amazon SQS queue or an Amazon SNS topic.")
+    if arn.endswith(".fifo"):
+        raise _invalid("FIFO queues and topics are not supported as a dead-letter queue for stream sources.")
+
+
 def validate_create(request: dict, region: str) -> None:
     for field in ("RoleArn", "Source", "Target"):
         if not request.get(field):
@@ -95,6 +110,7 @@ def validate_create(request: dict, region: str) -> None:
                            "Member must not be null")
     _check_components(request, region)
     _check_batch(request)
+    _check_dead_letter(request)
 
 
 def validate_update(request: dict, current: dict, region: str) -> None:
@@ -105,3 +121,4 @@ def validate_update(request: dict, current: dict, region: str) -> None:
         raise _invalid("Source cannot be updated.")
     _check_components(request, region)
     _check_batch({**current, **{k: v for k, v in request.items() if v is not None}})
+    _check_dead_letter({**current, **{k: v for k, v in request.items() if v is not None}})

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from ..conftest import PROJECT_ROOT, PYTHON, serving
+from ..conftest import PROJECT_ROOT, PYTHON, own_local_cloud
 
 DEPLOY_TIMEOUT_S = 900
 
@@ -52,7 +52,7 @@ def _deploy(endpoint: str, outputs: Path, log: Path) -> None:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Pipeline:
-    with serving(tmp_path_factory.mktemp("iam-cloud"), LOCALCLOUD_ADMIN="1") as cloud:
+    with own_local_cloud(tmp_path_factory.mktemp("iam-cloud"), LOCALCLOUD_ADMIN="1") as cloud:
         try:
             outputs = cloud.home / "outputs.json"
             _deploy(cloud.endpoint, outputs, cloud.home / "deploy.log")

@@ -166,3 +166,58 @@ def test_api_gateway_enrichment(aws, unique, queue, pipe_role, endpoint):
     # a JSON array from the enrichment becomes the batch: two events from one record
     assert sorted(json.loads(m["Body"])["enriched"] for m in delivered) == ["by-api-gateway", "twice"]
     assert json.loads(server.requests[0]["body"])["body"] == "through the gateway"
+
+
+EMPTY_ANSWERS = """
+def handler(event, context):
+    return {"empty-string": "", "empty-object": {}, "empty-array": [], "array-of-empty": [{}]}[event[0]["body"]]
+"""
+
+
+def test_an_empty_answer_skips_the_target_and_an_array_of_an_empty_object_invokes_it(aws, unique, queue,
+                                                                                      function, pipe_role):
+    """"If you don't want to invoke the target, return an empty response, such as "", {}, or
+    []. ... If you want to invoke the target with an empty payload, return an array
+    containing empty JSON [{}]" (pipes-enrichment.html, "Filtering events using enrichment")."""
+    sqs, pipes = aws("sqs"), aws("pipes")
+    (source_url, source_arn), (target_url, target_arn) = queue("enr-empty-src"), queue("enr-empty-dst")
+    enricher = function(EMPTY_ANSWERS)
+    role = pipe_role({**sqs_source_grants(source_arn), "lambda:InvokeFunction": enricher,
+                      "sqs:SendMessage": target_arn})
+    pipes.create_pipe(Name=unique("enr-empty"), RoleArn=role, Source=source_arn, Target=target_arn,
+                      Enrichment=enricher, SourceParameters={"SqsQueueParameters": {"BatchSize": 1}})
+    for body in ("empty-string", "empty-object", "empty-array", "array-of-empty"):
+        sqs.send_message(QueueUrl=source_url, MessageBody=body)
+    delivered = drain(sqs, target_url, expected=1, timeout=15, quiet=1.5)
+    assert [m["Body"] for m in delivered] == ["{}"]  # only [{}] reached the target
+    assert wait_for(lambda: queue_depth(sqs, source_url) == 0, timeout=5)  # the others were done with
+
+
+ENRICHMENT_ITEM_FAILURE = """
+def handler(event, context):
+    return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in event]}
+"""
+
+
+def test_batch_item_failures_from_the_enrichment_are_passed_on_not_retried(aws, unique, queue, function,
+                                                                          pipe_role):
+    """"Partial batch failure handling of the enrichment is not supported"
+    (eb-pipes-batching-concurrency.html, "Partial batch failure"): the enrichment's answer,
+    a batchItemFailures object like any other, goes to the target as the event ("EventBridge
+    Pipes passes the enrichment responses directly to the configured target",
+    pipes-enrichment.html) and the source record is done with, not retried."""
+    sqs, pipes = aws("sqs"), aws("pipes")
+    dlq_url, dlq_arn = queue("enr-bif-dlq")
+    source_url, source_arn = queue("enr-bif-src", VisibilityTimeout="1", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    target_url, target_arn = queue("enr-bif-dst")
+    enricher = function(ENRICHMENT_ITEM_FAILURE)
+    role = pipe_role({**sqs_source_grants(source_arn), "lambda:InvokeFunction": enricher,
+                      "sqs:SendMessage": target_arn})
+    pipes.create_pipe(Name=unique("enr-bif"), RoleArn=role, Source=source_arn, Target=target_arn,
+                      Enrichment=enricher, SourceParameters={"SqsQueueParameters": {"BatchSize": 1}})
+    message_id = sqs.send_message(QueueUrl=source_url, MessageBody="named as failed by the enrichment")["MessageId"]
+    delivered = drain(sqs, target_url, expected=1, timeout=15, quiet=2.5)  # past a visibility timeout
+    assert [json.loads(m["Body"]) for m in delivered] == [{"batchItemFailures": [{"itemIdentifier": message_id}]}]
+    assert wait_for(lambda: queue_depth(sqs, source_url) == 0, timeout=5)
+    assert queue_depth(sqs, dlq_url) == 0

@@ -67,6 +67,14 @@ def test_validation_errors(aws, unique, queue, pipe_role):
     with pytest.raises(ClientError) as cross:
         pipes.create_pipe(Name=unique("val"), RoleArn=role, Source=source_arn, Target=other_region)
     assert cross.value.response["Error"]["Message"] == "Creating cross-region pipe is not permitted."
+    # "EventBridge Pipes does not support first-in first-out (FIFO) DLQs for stream sources"
+    # (eb-pipes-error-troubleshooting.html, "Pipe DLQ behavior"; the message is ours)
+    stream = f"arn:aws:kinesis:{REGION}:{ACCOUNT_A}:stream/{unique('val-stream')}"
+    with pytest.raises(ClientError) as fifo_dlq:
+        pipes.create_pipe(Name=unique("val"), RoleArn=role, Source=stream, Target=target_arn, SourceParameters={
+            "KinesisStreamParameters": {"StartingPosition": "LATEST",
+                                        "DeadLetterConfig": {"Arn": f"{target_arn}-dlq.fifo"}}})
+    assert fifo_dlq.value.response["Error"]["Code"] == "ValidationException"
     name = unique("val-dup")
     pipes.create_pipe(Name=name, RoleArn=role, Source=source_arn, Target=target_arn, DesiredState="STOPPED")
     with pytest.raises(ClientError) as duplicate:
@@ -98,6 +106,14 @@ def test_logs_at_trace_with_execution_data_and_at_error(aws, unique, queue, func
     assert len({r["executionId"] for r in records}) == 1
     assert {r["resourceArn"] for r in records} == {arn}
     assert json.loads(records[0]["payload"])[0]["body"] == "logged"
+    # execution data only where eb-pipes-logs.html puts it: payload at the steps where the
+    # batch may have changed, awsRequest/awsResponse once an invocation is done
+    invocations = ["EnrichmentInvocationSucceeded", "TargetInvocationSucceeded"]
+    assert {name: [r["messageType"] for r in records if name in r] for name in ("payload", "awsRequest",
+                                                                             "awsResponse")} == {
+        "payload": ["ExecutionStarted", "EnrichmentStageSucceeded", "TargetStageSucceeded"],
+        "awsRequest": invocations, "awsResponse": invocations}
+    assert json.loads(records[-2]["payload"]) == [{"enriched": True}]  # the batch the target got
     assert set(records[0]) >= {"executionId", "timestamp", "messageType", "resourceArn", "logLevel", "payload"}
 
     # ERROR: only the failure steps, and no execution data unless asked for

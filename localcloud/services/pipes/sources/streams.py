@@ -6,13 +6,14 @@ gathered for up to MaximumBatchingWindowInSeconds. "By default it checkpoints to
 highest sequence number of a batch, but only when the batch is a complete success";
 with reported item failures it checkpoints before the first failed record and retries
 from there. A failing batch is retried until MaximumRetryAttempts (-1: until the
-record expires) or MaximumRecordAgeInSeconds; with OnPartialBatchItemFailure
-AUTOMATIC_BISECT a failing batch is halved and each half retried. What is given up on
-goes to the pipe's DeadLetterConfig (SQS queue or SNS topic) as a description of the
-batch, and the shard moves on.
+record expires); records older than MaximumRecordAgeInSeconds are discarded before each
+attempt, first or retry. With OnPartialBatchItemFailure AUTOMATIC_BISECT a failing batch
+is halved and each half retried. What is given up on goes to the pipe's DeadLetterConfig
+(SQS queue or SNS topic) as a description of the batch, and the shard moves on.
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-kinesis.html
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-dynamodb.html
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-error-troubleshooting.html
+https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceKinesisStreamParameters.html
 """
 
 from __future__ import annotations
@@ -100,9 +101,23 @@ def _sequence(record: dict) -> str:
 
 
 def _arrival(record: dict) -> float:
+    """When the record reached the stream, in epoch seconds (both services' unit)."""
     if "approximateArrivalTimestamp" in record:
         return float(record["approximateArrivalTimestamp"])
-    return float((record.get("dynamodb") or {}).get("ApproximateCreationDateTime") or time.time())
+    return float((record.get("dynamodb") or {}).get("ApproximateCreationDateTime") or _clock())
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def _expired(records: list[dict], max_age: int) -> int:
+    """How many records, from the first, are older than ``max_age`` seconds (-1: none ever
+    are). A shard's records arrive in order, so the expired ones lead the batch."""
+    if max_age == -1:
+        return 0
+    now = _clock()
+    return next((i for i, r in enumerate(records) if now - _arrival(r) <= max_age), len(records))
 
 
 class _Shard:
@@ -196,10 +211,13 @@ def _process(key: store.Key, definition: dict, shard_id: str, batch: list[dict],
     while pending and not stop.is_set():
         current = pending.pop(0)
         attempts = retries.pop(id(current), 0)
-        if max_age != -1 and time.time() - _arrival(current[0]) > max_age:
-            _dead_letter(definition, shard_id, current, "RecordAgeExceeded", attempts)
-            store.set_checkpoint(key, shard_id, _sequence(current[-1]))
-            continue
+        expired = _expired(current, max_age)
+        if expired:  # "Discard records older than the specified age", described on the DLQ
+            _dead_letter(definition, shard_id, current[:expired], "RecordAgeExceeded", attempts)
+            store.set_checkpoint(key, shard_id, _sequence(current[expired - 1]))
+            current = current[expired:]
+            if not current:
+                continue
         failed = execute(definition, current)
         if not failed:
             store.set_checkpoint(key, shard_id, _sequence(current[-1]))

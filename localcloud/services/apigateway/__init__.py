@@ -1,0 +1,1 @@
+"""API Gateway: the execute-api data plane answers for the API's owner, whoever calls."""
