@@ -74,8 +74,6 @@ def _registry() -> list[Extension]:
         lambda_tasks.EXTENSION,
         execution_logs.EXTENSION,
         task_roles.EXTENSION,
-        execution_role.EXTENSION,
-        cloudformation_role.EXTENSION,  # after the extensions that wrap CloudFormation's resource handlers
         apigatewayv2.EXTENSION,
         receipt_handles.EXTENSION,
         fifo_order.EXTENSION,
@@ -88,10 +86,12 @@ def _registry() -> list[Extension]:
         proxy_errors.EXTENSION,
         http_api_cloudformation.EXTENSION,
         state_machine_cloudformation.EXTENSION,
+        cloudformation_role.EXTENSION,  # after the extensions that wrap CloudFormation's resource handlers
         environments.EXTENSION,
         bootstraps.EXTENSION,
         runtimes.EXTENSION,
         log_capture.EXTENSION,
+        execution_role.EXTENSION,  # after log_capture: a function's log is written only if its role may
         message_move_tasks.EXTENSION,
         sts_sessions.EXTENSION,
     ]
