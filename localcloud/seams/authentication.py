@@ -149,7 +149,13 @@ def _resources_across_accounts(original: Callable) -> Callable:
     """ministack names a request's resource in the caller's account; where the request
     names it otherwise (a log group or archive ARN, a ciphertext's key), the owner's."""
     def extract_resource_arn(service, method, path, headers, body, routing_params, region, account_id):
-        found = original(service, method, path, headers, body, routing_params, region, account_id)
+        try:
+            found = original(service, method, path, headers, body, routing_params, region, account_id)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            # A body whose members have the wrong types names no resource; AWS refuses it as a
+            # SerializationException, which the handler answers. Evaluated on "*" meanwhile:
+            # only a caller allowed the action on every resource gets that far.
+            found = "*"
         target = headers.get("x-amz-target", "").rsplit(".", 1)[-1]
         if service == "logs":
             identifier = _json_field(body, "logGroupIdentifier")

@@ -260,6 +260,20 @@ def allow_events_to_log_group(logs, group_arn: str) -> None:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group_arn}:*"}]}))
 
 
+def sigv4_headers(method: str, url: str, body: bytes, service: str, headers: dict | None = None,
+                  account: str = ACCOUNT_A, secret: str = "test", region: str = REGION) -> dict:
+    """``headers`` plus a SigV4 signature as ``account``'s root, for tests that send raw HTTP
+    (strict IAM checks the signature before anything else, as AWS does)."""
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    signer = S3SigV4Auth if service == "s3" else SigV4Auth
+    signer(Credentials(account, secret), service, region).add_auth(request)
+    return dict(request.headers)
+
+
 def create_role(iam, name: str, services: list[str], statements: list[dict]) -> str:
     """An IAM role the AWS ``services`` may assume, allowed exactly ``statements``; its ARN."""
     trust = {"Version": "2012-10-17", "Statement": [
