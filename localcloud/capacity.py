@@ -127,27 +127,12 @@ def _condition(func_name: str) -> threading.Condition:
         return _released.setdefault(func_name, threading.Condition())
 
 
-_leased = threading.local()  # the warm worker this thread's invocation runs in
-
-
-def take_environment():
-    """The execution environment (warm worker) the invocation on this thread ran in, or
-    None, once: its identity names the log stream the invocation writes to."""
-    worker = getattr(_leased, "worker", None)
-    _leased.worker = None
-    return worker
-
-
 def _wrap_acquire_worker(original):
     size = pool_size()
 
-    def leased(result):
-        _leased.worker = result[0]
-        return result
-
     def acquire_worker(func_name, config, code_zip, qualifier="$LATEST", max_concurrency=None):
         if _on_event_loop():
-            return leased(original(func_name, config, code_zip, qualifier=qualifier, max_concurrency=max_concurrency))
+            return original(func_name, config, code_zip, qualifier=qualifier, max_concurrency=max_concurrency)
         ceiling = min(size, max_concurrency) if max_concurrency else size
         deadline = time.monotonic() + queue_seconds()
         released = _condition(func_name)
@@ -155,7 +140,7 @@ def _wrap_acquire_worker(original):
             with released:
                 worker, how = original(func_name, config, code_zip, qualifier=qualifier, max_concurrency=ceiling)
                 if worker is not None or how != "func_cap" or time.monotonic() >= deadline:
-                    return leased((worker, how))
+                    return worker, how
                 _wait(released, deadline)
 
     return acquire_worker

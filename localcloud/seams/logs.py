@@ -115,22 +115,6 @@ def queries() -> list[dict]:
     return list(module()._queries.values())
 
 
-# --- Lambda's log writer -----------------------------------------------------------------------
-
-def replace_lambda_log_writer(writer: Callable[..., None]) -> None:
-    """ministack's Lambda service calls ``_emit_lambda_logs(func, request_id, log_text,
-    error, duration_ms, *, log_source=None)`` once per invocation, after it ended."""
-    from ministack.services import lambda_svc
-
-    lambda_svc._emit_lambda_logs = writer
-
-
-def lambda_max_memory_used_mb(func: dict) -> int:
-    from ministack.services import lambda_svc
-
-    return lambda_svc._probe_peak_memory_mb(func)
-
-
 # --- probes --------------------------------------------------------------------------------------
 
 def probe_paginates_filter_log_events() -> bool:

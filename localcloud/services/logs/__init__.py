@@ -3,8 +3,8 @@ of in memory, and the API behaving as AWS documents it where ministack 1.5.33 di
 FilterLogEvents paginates (ministack stops at 10,000 events without a nextToken) and
 reads filter patterns case-sensitively with JSON, regex and space-delimited forms
 (ministack: case-insensitive substrings, JSON patterns match everything); ListLogGroups
-and DescribeQueries exist; Lambda functions write one stream per execution environment;
-log groups' retention is enforced.
+and DescribeQueries exist; log groups' retention is enforced. (A Lambda function's log
+events come through this API: services/awslambda/log_capture.py.)
 
 Log groups themselves stay ministack's; after a restore, a group whose events survived
 but whose record did not (made after the last snapshot) is created again, so log lines
@@ -18,7 +18,7 @@ import time
 
 from localcloud import seams
 from localcloud.extension import Extension
-from localcloud.services.logs import events_api, groups_api, lambda_logs, store
+from localcloud.services.logs import events_api, groups_api, store
 from localcloud.state import retention
 
 logger = logging.getLogger("localcloud.logs")
@@ -96,7 +96,6 @@ def install() -> None:
     seams.logs.replace_function("_delete_log_group", groups_api.delete_log_group)
     seams.logs.replace_function("_start_query", groups_api.start_query)
     seams.wrap_service_handler("logs", _with_new_actions)
-    seams.logs.replace_lambda_log_writer(lambda_logs.write_invocation_logs)
 
 
 def start() -> None:
