@@ -131,13 +131,31 @@ def _to_log_group(definition: dict, destination: dict, records: list[dict]) -> N
     permissions.require(definition, ("logs:CreateLogStream", "logs:PutLogEvents"), arn)
     stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/{definition.get('Name', '')}"
     account, region = _scope(arn)
+    events = [{"timestamp": r["timestamp"], "message": json.dumps(r, ensure_ascii=False)} for r in records]
     with seams.request_scope(account, region):
         seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
-        status, body = seams.logs.action("PutLogEvents", {
-            "logGroupName": group, "logStreamName": stream,
-            "logEvents": [{"timestamp": r["timestamp"], "message": json.dumps(r, ensure_ascii=False)} for r in records]})
-    if status >= 400:
-        logger.warning("pipe %s: PutLogEvents to %s refused: %s", definition.get("Name"), group, body)
+        for batch in _put_log_events_batches(events):
+            status, body = seams.logs.action("PutLogEvents", {
+                "logGroupName": group, "logStreamName": stream, "logEvents": batch})
+            if status >= 400:
+                logger.warning("pipe %s: PutLogEvents to %s refused: %s", definition.get("Name"), group, body)
+
+
+# PutLogEvents takes at most 1,048,576 bytes a call, counted as each message's UTF-8 bytes
+# plus 26 (CloudWatch Logs API reference, PutLogEvents); four 256 KB records exceed it.
+_BATCH_BYTES, _EVENT_OVERHEAD = 1_048_576, 26
+
+
+def _put_log_events_batches(events: list[dict]) -> list[list[dict]]:
+    batches, size = [[]], 0
+    for event in events:
+        event_size = len(event["message"].encode()) + _EVENT_OVERHEAD
+        if batches[-1] and size + event_size > _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(event)
+        size += event_size
+    return [batch for batch in batches if batch]
 
 
 def _to_firehose(definition: dict, destination: dict, records: list[dict]) -> None:
