@@ -243,13 +243,19 @@ def allow(actions: str | list[str], resources: str | list[str]) -> dict:
     return {"Effect": "Allow", "Action": actions, "Resource": resources}
 
 
-def allow_rule_to_send(sqs, queue_url: str, rule_arn: str) -> None:
-    """The queue policy an EventBridge rule needs to deliver to a queue (what CDK's SqsQueue target adds)."""
+def allow_service_to_send(sqs, queue_url: str, service: str, source_arn: str) -> None:
+    """The queue policy an AWS ``service`` needs to deliver to a queue on behalf of
+    ``source_arn`` (an EventBridge rule, an SNS topic), as CDK writes it."""
     arn = queue_arn(sqs, queue_url)
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
         "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
-            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sqs:SendMessage",
+            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}}}]})})
+
+
+def allow_rule_to_send(sqs, queue_url: str, rule_arn: str) -> None:
+    """The queue policy an EventBridge rule needs to deliver to a queue (what CDK's SqsQueue target adds)."""
+    allow_service_to_send(sqs, queue_url, "events.amazonaws.com", rule_arn)
 
 
 def allow_events_to_log_group(logs, group_arn: str) -> None:
