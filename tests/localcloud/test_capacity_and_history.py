@@ -87,7 +87,10 @@ def test_rule_deliveries_to_a_function_wait_for_its_workers_instead_of_a_thread_
     arn = python_function(lam, "slow-consumer", "import time\ndef lambda_handler(event, context):\n"
                                                 "    time.sleep(0.05)\n    print('consumed', event['detail']['n'])\n")
     events.create_event_bus(Name="deliveries")
-    events.put_rule(Name="to-consumer", EventBusName="deliveries", EventPattern=json.dumps({"source": ["burst"]}))
+    rule_arn = events.put_rule(Name="to-consumer", EventBusName="deliveries",
+                               EventPattern=json.dumps({"source": ["burst"]}))["RuleArn"]
+    lam.add_permission(FunctionName="slow-consumer", StatementId="rule", Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=rule_arn)  # what CDK's LambdaFunction target adds
     events.put_targets(Rule="to-consumer", EventBusName="deliveries", Targets=[{"Id": "consumer", "Arn": arn}])
     server_process = psutil.Process(server.pid)
     before = server_process.num_threads()
