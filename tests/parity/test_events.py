@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
@@ -173,8 +173,9 @@ def test_list_replays_pages_with_a_next_token(aws, unique, bus):
     prefix = unique("rp")
     now = datetime.now(timezone.utc)
     for n in range(3):
-        events.start_replay(ReplayName=f"{prefix}-{n}", EventSourceArn=archive, EventStartTime=now, EventEndTime=now,
-                            Destination={"Arn": bus_arn})
+        # StartReplay refuses a start that is not before the end (ValidationException)
+        events.start_replay(ReplayName=f"{prefix}-{n}", EventSourceArn=archive, EventStartTime=now - timedelta(minutes=1),
+                            EventEndTime=now, Destination={"Arn": bus_arn})
     first = events.list_replays(NamePrefix=prefix, Limit=2)
     assert len(first["Replays"]) == 2 and first.get("NextToken")
     second = events.list_replays(NamePrefix=prefix, Limit=2, NextToken=first["NextToken"])
