@@ -15,6 +15,7 @@ import json
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ops import transactions
 
@@ -87,7 +88,13 @@ def test_another_accounts_root_is_refused_and_payments_root_is_not(aws, resource
     assert error["Code"] == EXPECTED_CODE.get(service, "AccessDeniedException"), error
     assert f"arn:aws:iam::{outsider}:root is not authorized to perform: {action}" in error["Message"], error
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
-    call(aws(service, PAYMENTS))  # the owner's root may
+    try:
+        call(aws(service, PAYMENTS))  # the owner's root may
+    except ClientError as answered:
+        # One purge per queue per 60 s: the second owner's purge passed authorization, then
+        # met the first (AWS answers PurgeQueueInProgress only to a caller that may purge).
+        if action != "sqs:PurgeQueue" or "PurgeQueueInProgress" not in answered.response["Error"]["Code"]:
+            raise
 
 
 @pytest.mark.parametrize("outsider", [LEDGER, UNKNOWN])
