@@ -49,6 +49,8 @@ def owner_account(resource: str) -> str:
     if parts is None:
         return ""
     service, _region, account, name = parts
+    if account == "aws":  # an AWS managed policy: every account reads and attaches it, as its own
+        return ""
     if service == "s3" and not account:
         found = seams.s3.bucket_owner_and_policy(name.split("/", 1)[0])
         return found[0] if found else ""
