@@ -20,6 +20,7 @@ def _registry() -> list[Extension]:
     from localcloud.services.apigateway import owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
     from localcloud.services.awslambda import bootstraps, environments, execution_role, log_capture, runtimes
+    from localcloud.services.cloudformation import conditions as cfn_conditions
     from localcloud.services.cloudformation import custom_resources
     from localcloud.services.cloudformation import execution_role as cloudformation_role
     from localcloud.services.events import cloudformation as events_cloudformation
@@ -80,6 +81,7 @@ def _registry() -> list[Extension]:
         sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        cfn_conditions.EXTENSION,
         custom_resources.CALLBACKS,
         custom_resources.FAILURES,
         owner_scope.EXTENSION,
