@@ -19,7 +19,7 @@ def _registry() -> list[Extension]:
     from localcloud.services import apigatewayv2, dynamodb, logs, pipes
     from localcloud.services.apigateway import owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
-    from localcloud.services.awslambda import bootstraps, environments, execution_role, log_capture, runtimes
+    from localcloud.services.awslambda import bootstraps, code_location, environments, execution_role, log_capture, runtimes
     from localcloud.services.cloudformation import conditions as cfn_conditions
     from localcloud.services.cloudformation import custom_resources
     from localcloud.services.cloudformation import execution_role as cloudformation_role
@@ -94,6 +94,7 @@ def _registry() -> list[Extension]:
         runtimes.EXTENSION,
         log_capture.EXTENSION,
         execution_role.EXTENSION,  # after log_capture: a function's log is written only if its role may
+        code_location.EXTENSION,
         message_move_tasks.EXTENSION,
         sts_sessions.EXTENSION,
     ]

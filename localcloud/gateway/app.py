@@ -116,7 +116,7 @@ def build_app(settings: Settings):
                 return
             if await console_app(scope, receive, send):
                 return
-            if admin.refused(scope["path"]):
+            if admin.refused(scope["path"], scope.get("query_string", b"")):
                 await admin.send_refusal(send)
                 return
             for handler in data_plane:

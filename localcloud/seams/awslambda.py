@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
-from localcloud.seams.core import call_handler_sync
+from localcloud.seams.core import PROBE_ACCOUNT_A, PROBE_REGION, call_handler_sync, request_scope
 
 
 def invoke(function_arn: str, payload: str, invocation_type: str = "RequestResponse", *, principal: str) -> bool:
@@ -62,12 +62,27 @@ def function_policy(function_arn: str) -> dict | None:
     """The resource policy of a function (any qualifier), in its own account; None when there is no such function."""
     from ministack.services import lambda_svc
 
-    from localcloud.seams.core import request_scope
 
     parts = function_arn.split(":")
     with request_scope(parts[4], parts[3]):
         found = lambda_svc.function_policy_for_arn(function_arn)
     return None if found is None else (found[0] or {})
+
+
+def wrap_code_location(make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap ministack's ``_presigned_code_url(func_name) -> str``, GetFunction's Code.Location."""
+    from ministack.services import lambda_svc
+
+    lambda_svc._presigned_code_url = make_wrapper(lambda_svc._presigned_code_url)
+
+
+def code_location_signature_is_fixed() -> bool:
+    """Probe: does ministack sign every code URL with the same constant (so anyone may forge one)?"""
+    from ministack.services import lambda_svc
+
+    with request_scope(PROBE_ACCOUNT_A, PROBE_REGION):
+        first, second = lambda_svc._presigned_code_url("probe"), lambda_svc._presigned_code_url("other")
+    return first.rsplit("X-Amz-Signature=", 1)[-1] == second.rsplit("X-Amz-Signature=", 1)[-1]
 
 
 def wrap_log_writer(make_wrapper: Callable[[Callable], Callable]) -> None:
