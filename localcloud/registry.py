@@ -33,6 +33,7 @@ def _registry() -> list[Extension]:
         state_machine_targets,
         target_roles,
     )
+    from localcloud.services.firehose import delivery_role as firehose_delivery_role
     from localcloud.services.iam import requests as iam_requests
     from localcloud.services.kms import cloudformation as kms_cloudformation
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
@@ -95,6 +96,7 @@ def _registry() -> list[Extension]:
         log_capture.EXTENSION,
         execution_role.EXTENSION,  # after log_capture: a function's log is written only if its role may
         code_location.EXTENSION,
+        firehose_delivery_role.EXTENSION,
         message_move_tasks.EXTENSION,
         sts_sessions.EXTENSION,
     ]

@@ -18,6 +18,7 @@ from localcloud.seams import (  # the package's face: seams.events.…, seams.sq
     dynamodb,
     event_archives,
     events,
+    firehose,
     iam,
     kinesis,
     kms,
@@ -56,7 +57,7 @@ from localcloud.seams.core import (
 
 __all__ = [
     "apigateway", "apigatewayv2", "authentication", "awslambda", "cloudformation", "cloudwatch", "dynamodb",
-    "event_archives", "events", "iam", "kinesis", "kms", "logs", "organizations", "persistence", "pipes", "router",
+    "event_archives", "events", "firehose", "iam", "kinesis", "kms", "logs", "organizations", "persistence", "pipes", "router",
     "s3", "scopes", "secretsmanager", "sqs", "states",
     "ServiceHandler", "acting", "call_handler_sync", "call_json_api", "call_json_api_sync", "call_query_api_sync",
     "current_account", "current_region", "decode_json", "error_response", "install_in_process_authorizer",
