@@ -17,7 +17,7 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, dynamodb, logs, pipes
-    from localcloud.services.apigateway import owner_scope, proxy_errors
+    from localcloud.services.apigateway import lambda_permission, owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
     from localcloud.services.awslambda import bootstraps, code_location, environments, execution_role, log_capture, runtimes
     from localcloud.services.cloudformation import conditions as cfn_conditions
@@ -87,6 +87,7 @@ def _registry() -> list[Extension]:
         custom_resources.FAILURES,
         owner_scope.EXTENSION,
         proxy_errors.EXTENSION,
+        lambda_permission.EXTENSION,
         http_api_cloudformation.EXTENSION,
         state_machine_cloudformation.EXTENSION,
         cloudformation_role.EXTENSION,  # after the extensions that wrap CloudFormation's resource handlers
