@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 STALL_AFTER_PUBLISH = '''"""Test fault: the first attempt per transaction publishes, then outlives its timeout."""
 import json
 import os
+import time
 
 import boto3
 
