@@ -173,9 +173,8 @@ def test_list_replays_pages_with_a_next_token(aws, unique, bus):
     prefix = unique("rp")
     now = datetime.now(timezone.utc)
     for n in range(3):
-        # StartReplay refuses a start that is not before the end (ValidationException)
         events.start_replay(ReplayName=f"{prefix}-{n}", EventSourceArn=archive, EventStartTime=now - timedelta(minutes=1),
-                            EventEndTime=now, Destination={"Arn": bus_arn})
+                            EventEndTime=now, Destination={"Arn": bus_arn})  # the start strictly before the end
     first = events.list_replays(NamePrefix=prefix, Limit=2)
     assert len(first["Replays"]) == 2 and first.get("NextToken")
     second = events.list_replays(NamePrefix=prefix, Limit=2, NextToken=first["NextToken"])

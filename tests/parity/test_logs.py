@@ -270,8 +270,8 @@ def _function(aws, unique, code: str) -> str:
 def test_a_function_writes_one_stream_per_execution_environment(aws, unique):
     # "Each log stream corresponds to an instance of your function" (Lambda developer guide,
     # monitoring-cloudwatchlogs): sequential invocations share their environment's stream.
-    # Each line of output is one log event ending in its newline, split on newlines only
-    # (AWS-recorded LogResult of LocalStack's test_invocation_with_logs[python3.10]: ``{}\n``).
+    # Each line of output is one log event, split on newlines only, and ends with its newline
+    # (tests/parity/test_lambda.py pins the newline against AWS's get-log-events output).
     name = _function(aws, unique, "def handler(event, context):\n    print('first\\u2028line')\n"
                                   "    print('second')\n    return 'ok'\n")
     lam, logs = aws("lambda"), aws("logs")

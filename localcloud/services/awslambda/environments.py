@@ -10,8 +10,9 @@ and with everything else. On AWS each execution environment has its own /tmp (51
   cloud stops (or was killed) is removed on stop and on the next start.
 * The environment's own ``tmp/`` in that folder is its TMPDIR (TMP, TEMP), which is where
   Python's ``tempfile`` and Node's ``os.tmpdir()`` put files. When the local cloud runs as
-  root and the kernel allows a mount namespace, the folder is also mounted on ``/tmp``
-  for that process alone, so a literal ``/tmp/...`` path is the environment's too.
+  root, the kernel allows a mount namespace and the home is outside /tmp, the folder is
+  also mounted on ``/tmp`` for that process alone, so a literal ``/tmp/...`` path is the
+  environment's too.
   Otherwise a literal ``/tmp`` path is the machine's (a known limit).
 * The environment writes its logs to a stream of its own, named as AWS names them
   (``2026/11/23/[$LATEST]<32 hex>``; also its ``AWS_LAMBDA_LOG_STREAM_NAME``).
@@ -87,7 +88,7 @@ class _EnvironmentProcesses:
         with _streams_lock:
             _streams[folder] = stream
         kwargs["env"] = env
-        if _own_tmp_mount and not private_tmp.startswith("/tmp/"):
+        if _own_tmp_mount:
             args = _mounted_on_tmp(list(args), private_tmp)
         return subprocess.Popen(args, *rest, **kwargs)
 
@@ -103,8 +104,12 @@ def log_stream_of(worker) -> str | None:
 
 
 def _can_mount_private_tmp() -> bool:
-    """Root, util-linux's unshare, and a kernel that lets us mount in a new namespace."""
+    """Root, util-linux's unshare, a kernel that lets us mount in a new namespace, and a
+    home outside /tmp (mounted over /tmp, the environment's own folder would be hidden)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    system_tmp = Path("/tmp").resolve()
+    if root().resolve() == system_tmp or system_tmp in root().resolve().parents:
         return False
     probe = root() / "probe"
     (probe / "tmp").mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@ of in memory, and the API behaving as AWS documents it where ministack 1.5.33 di
 FilterLogEvents paginates (ministack stops at 10,000 events without a nextToken) and
 reads filter patterns case-sensitively with JSON, regex and space-delimited forms
 (ministack: case-insensitive substrings, JSON patterns match everything); ListLogGroups
-and DescribeQueries exist; log groups' retention is enforced. (A Lambda function's log
-events come through this API: services/awslambda/log_capture.py.)
+and DescribeQueries exist (a Lambda function's log is written by awslambda/log_capture.py, through this API);
+log groups' retention is enforced.
 
 Log groups themselves stay ministack's; after a restore, a group whose events survived
 but whose record did not (made after the last snapshot) is created again, so log lines

@@ -134,28 +134,28 @@ def _to_log_group(definition: dict, destination: dict, records: list[dict]) -> N
     events = [{"timestamp": r["timestamp"], "message": json.dumps(r, ensure_ascii=False)} for r in records]
     with seams.request_scope(account, region):
         seams.logs.action("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
-        for batch in _put_log_events_batches(events):
-            status, body = seams.logs.action("PutLogEvents", {
-                "logGroupName": group, "logStreamName": stream, "logEvents": batch})
+        for batch in _batches(events):
+            status, body = seams.logs.action("PutLogEvents", {"logGroupName": group, "logStreamName": stream,
+                                                              "logEvents": batch})
             if status >= 400:
                 logger.warning("pipe %s: PutLogEvents to %s refused: %s", definition.get("Name"), group, body)
 
 
-# PutLogEvents takes at most 1,048,576 bytes a call, counted as each message's UTF-8 bytes
-# plus 26 (CloudWatch Logs API reference, PutLogEvents); four 256 KB records exceed it.
-_BATCH_BYTES, _EVENT_OVERHEAD = 1_048_576, 26
+_BATCH_BYTES, _EVENT_OVERHEAD = 1_048_576, 26  # PutLogEvents: messages plus 26 bytes each, per call
 
 
-def _put_log_events_batches(events: list[dict]) -> list[list[dict]]:
-    batches, size = [[]], 0
+def _batches(events: list[dict]) -> list[list[dict]]:
+    """Consecutive batches within PutLogEvents' size limit (records are up to 256 KB each)."""
+    batches: list[list[dict]] = [[]]
+    size = 0
     for event in events:
-        event_size = len(event["message"].encode()) + _EVENT_OVERHEAD
-        if batches[-1] and size + event_size > _BATCH_BYTES:
+        cost = len(event["message"].encode()) + _EVENT_OVERHEAD
+        if batches[-1] and size + cost > _BATCH_BYTES:
             batches.append([])
             size = 0
         batches[-1].append(event)
-        size += event_size
-    return [batch for batch in batches if batch]
+        size += cost
+    return batches
 
 
 def _to_firehose(definition: dict, destination: dict, records: list[dict]) -> None:
@@ -166,8 +166,7 @@ def _to_firehose(definition: dict, destination: dict, records: list[dict]) -> No
 
     seams.call_json_api_sync("firehose", "PutRecordBatch", account, region, {
         "DeliveryStreamName": arn.split("/")[-1],
-        "Records": [{"Data": base64.b64encode((json.dumps(r) + "\n").encode()).decode()} for r in records]},
-        principal=definition.get("RoleArn", ""))
+        "Records": [{"Data": base64.b64encode((json.dumps(r) + "\n").encode()).decode()} for r in records]})
 
 
 def _to_s3(definition: dict, destination: dict, records: list[dict]) -> None:
@@ -178,6 +177,6 @@ def _to_s3(definition: dict, destination: dict, records: list[dict]) -> None:
     region = definition["Arn"].split(":")[3]
     body = "".join(json.dumps(r) + "\n" for r in records).encode()
     headers = {"content-type": "application/json", "host": "s3.amazonaws.com",
-               "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/s3/aws4_request"}
-    seams.call_handler_sync("s3", account, region, "PUT", f"/{bucket}/{key}", headers, body,
-                            principal=definition.get("RoleArn", ""))
+               "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/s3/aws4_request, "
+                                "SignedHeaders=host, Signature=0"}
+    seams.call_handler_sync("s3", account, region, "PUT", f"/{bucket}/{key}", headers, body)

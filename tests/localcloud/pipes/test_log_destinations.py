@@ -117,9 +117,9 @@ def test_records_over_256_kb_have_their_execution_data_cut_and_named(aws, unique
 
     def written():
         try:
-            # a page holds at most 1 MB of events (FilterLogEvents): these records need several
-            pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
-            events = [event for page in pages for event in page["events"]]
+            # every page: a response holds at most 1 MB of events (AWS), a handful of these records
+            events = [e for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+                      for e in page["events"]]
         except logs.exceptions.ResourceNotFoundException:
             return []
         return [e["message"] for e in events if json.loads(e["message"]).get("resourceArn") == pipe_arn]
