@@ -17,10 +17,20 @@ logger = logging.getLogger("localcloud")
 def _registry() -> list[Extension]:
     from localcloud import capacity
     from localcloud.services import apigatewayv2, dynamodb, logs, pipes
-    from localcloud.services.apigateway import owner_scope, proxy_errors
+    from localcloud.services.apigateway import lambda_permission, owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
-    from localcloud.services.awslambda import bootstraps, environments, log_capture, retired_runtimes, runtimes
+    from localcloud.services.awslambda import (
+        bootstraps,
+        code_location,
+        environments,
+        execution_role,
+        log_capture,
+        retired_runtimes,
+        runtimes,
+    )
+    from localcloud.services.cloudformation import conditions as cfn_conditions
     from localcloud.services.cloudformation import custom_resources
+    from localcloud.services.cloudformation import execution_role as cloudformation_role
     from localcloud.services.events import cloudformation as events_cloudformation
     from localcloud.services.events import (
         api_shapes,
@@ -29,7 +39,11 @@ def _registry() -> list[Extension]:
         log_targets,
         put_events,
         state_machine_targets,
+        target_roles,
     )
+    from localcloud.services.firehose import delivery_role as firehose_delivery_role
+    from localcloud.services.iam import requests as iam_requests
+    from localcloud.services.kms import cloudformation as kms_cloudformation
     from localcloud.services.logs import cloudformation as log_group_cloudformation
     from localcloud.services.secretsmanager import cloudformation as secrets_cloudformation
     from localcloud.services.sqs import fifo_order, message_move_tasks, receipt_handles
@@ -43,47 +57,60 @@ def _registry() -> list[Extension]:
         express_start,
         lambda_tasks,
         payload_limits,
+        task_roles,
     )
     from localcloud.services.states import cloudformation as state_machine_cloudformation
+    from localcloud.services.sts import sessions as sts_sessions
 
     return [
+        iam_requests.EXTENSION,
         logs.EXTENSION,
         archives.EXTENSION,
         dynamodb.EXTENSION,
         sqs_retention.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
+        kms_cloudformation.EXTENSION,
         secrets_cloudformation.EXTENSION,
         cross_account.EXTENSION,
         put_events.EXTENSION,
         state_machine_targets.EXTENSION,
         api_shapes.EXTENSION,
         log_targets.EXTENSION,
+        target_roles.EXTENSION,  # after log_targets: wraps its delivery too
         express_start.EXTENSION,
         express_executions.EXTENSION,
         payload_limits.EXTENSION,
         context_object.EXTENSION,
         lambda_tasks.EXTENSION,
         execution_logs.EXTENSION,
+        task_roles.EXTENSION,
         apigatewayv2.EXTENSION,
         receipt_handles.EXTENSION,
         fifo_order.EXTENSION,
         sqs_validation.EXTENSION,
         capacity.EXTENSION,
         pipes.EXTENSION,
+        cfn_conditions.EXTENSION,
         custom_resources.CALLBACKS,
         custom_resources.FAILURES,
         owner_scope.EXTENSION,
         proxy_errors.EXTENSION,
+        lambda_permission.EXTENSION,
         http_api_cloudformation.EXTENSION,
         state_machine_cloudformation.EXTENSION,
         log_group_cloudformation.EXTENSION,
+        cloudformation_role.EXTENSION,  # after the extensions that wrap CloudFormation's resource handlers
         environments.EXTENSION,
         bootstraps.EXTENSION,
         runtimes.EXTENSION,
         retired_runtimes.EXTENSION,
         log_capture.EXTENSION,
+        execution_role.EXTENSION,  # after log_capture: a function's log is written only if its role may
+        code_location.EXTENSION,
+        firehose_delivery_role.EXTENSION,
         message_move_tasks.EXTENSION,
+        sts_sessions.EXTENSION,
     ]
 
 

@@ -75,3 +75,16 @@ def prepare_ministack_environment(settings: Settings) -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    # Strict IAM (the default) builds on ministack's request authentication.
+    os.environ["AUTH"] = "true" if iam_strict() else "false"
+    # The server's own AWS credentials (a developer's real ones, say) must not become a
+    # root key of the local cloud, nor leak into Lambda workers.
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        os.environ.pop(key, None)
+
+
+def iam_strict() -> bool:
+    """``LOCALCLOUD_IAM=off`` restores permissive behaviour; strict is the default."""
+    from localcloud import auth
+
+    return auth.enabled()

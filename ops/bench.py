@@ -405,6 +405,13 @@ def main() -> int:
         results["latency_ms"] = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                                  "p99": percentile(latencies, 99), "count": len(latencies)}
 
+    def iam_latency() -> None:
+        log(f"strict IAM versus LOCALCLOUD_IAM=off: {args.latency_count} interleaved transactions each")
+        from ops import bench_iam
+
+        results["iam_latency_ms"] = bench_iam.compare(BENCH_PORT, BENCH_DIR / "outputs.json", BENCH_DIR,
+                                                      args.latency_count, unique_body, log)
+
     def throughput() -> None:
         log("throughput: ascending offered loads")
         results["throughput_tps"], results["throughput_runs"] = measure_throughput(sender[0], loads, args.duration)
@@ -445,7 +452,8 @@ def main() -> int:
 
     try:
         if run_phase(results, "start", start) and run_phase(results, "deploy", deploy):
-            for name, phase in (("latency", latency), ("throughput", throughput), ("replay", replay),
+            for name, phase in (("latency", latency), ("iam_latency", iam_latency), ("throughput", throughput),
+                                ("replay", replay),
                                 ("side_by_side", moto), ("duplicates_and_idle_memory", duplicates_and_idle_memory)):
                 run_phase(results, name, phase)
     finally:
@@ -482,6 +490,10 @@ def report(results: dict) -> None:
     for key in TARGETS:
         print(f"{key:<30} {verdict(results, key):<40}")
     print(f"{'latency_ms.p95':<30} {(results.get('latency_ms') or {}).get('p95', 'n/a')}")
+    iam = results.get("iam_latency_ms") or {}
+    if iam:
+        print(f"{'iam strict/off':<30} p50 {iam['strict']['p50']}/{iam['off']['p50']} ms, "
+              f"p99 {iam['strict']['p99']}/{iam['off']['p99']} ms (strict p50 = {iam['strict_over_off_p50']} x off)")
     for name, figures in (results.get("side_by_side") or {}).items():
         print(f"{name:<30} {figures}")
     for name, error in (results.get("errors") or {}).items():

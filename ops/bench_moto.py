@@ -28,7 +28,12 @@ def single_operation_figures(endpoint: str, samples: int) -> dict:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = f"bench-{tag}"
     events.create_event_bus(Name=bus)
-    events.put_rule(Name=f"rule-{tag}", EventBusName=bus, EventPattern=json.dumps({"source": ["bench"]}))
+    rule_arn = events.put_rule(Name=f"rule-{tag}", EventBusName=bus,
+                               EventPattern=json.dumps({"source": ["bench"]}))["RuleArn"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({  # EventBridge may deliver
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+            "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
     events.put_targets(Rule=f"rule-{tag}", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
 
     def timed(call) -> float:

@@ -39,7 +39,8 @@ def build_app(settings: Settings):
     # LOG_LEVEL there would set their Powertools loggers' level too.
     os.environ.pop("LOG_LEVEL", None)
 
-    from localcloud import console, registry, seams, state
+    from localcloud import auth, console, registry, seams, state
+    from localcloud.auth import admin
 
     state.open_storage(settings.home, settings.persist)
     installed = registry.install_all()
@@ -56,6 +57,8 @@ def build_app(settings: Settings):
             "ministack": version,
             "extensions": installed,
             "persistence": settings.persist,
+            "iam": auth.mode(),
+            "admin_endpoints": "enabled" if admin.enabled() else "disabled (LOCALCLOUD_ADMIN=1 enables them)",
             "uptime_s": round(time.monotonic() - started, 3),
             **registry.health_sections(),
         }).encode()
@@ -112,6 +115,9 @@ def build_app(settings: Settings):
             if receive is None:
                 return
             if await console_app(scope, receive, send):
+                return
+            if admin.refused(scope["path"], scope.get("query_string", b"")):
+                await admin.send_refusal(send)
                 return
             for handler in data_plane:
                 if await handler(scope, receive, send):

@@ -70,3 +70,21 @@ def rest_proxy_error_message(result: dict) -> str | None:
     from ministack.services import apigateway_v1
 
     return apigateway_v1._lambda_proxy_response(result)[1]
+
+
+def wrap_rest_api_lambda_invocations(make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap the REST API data plane's Lambda integrations (AWS_PROXY and AWS):
+    ``async (integration, api_id, stage_name, stage, resource, request_path, method, headers,
+    body, query_params, path_params, *, owner_account_id, owner_region, ...)`` returning
+    ``(status, headers, body)``; ``integration`` holds ``uri`` and ``credentials``."""
+    from ministack.services import apigateway_v1
+
+    for name in ("_invoke_lambda_proxy_v1", "_invoke_lambda_custom_v1"):
+        setattr(apigateway_v1, name, make_wrapper(getattr(apigateway_v1, name)))
+
+
+def rest_integration_function(integration: dict) -> str:
+    """The function (name or ARN) a REST API Lambda integration's URI names."""
+    from ministack.services import apigateway_v1
+
+    return apigateway_v1._extract_lambda_ref_from_integration_uri(integration.get("uri", ""))

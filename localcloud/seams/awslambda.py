@@ -5,29 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
-from localcloud.seams.core import call_handler_sync
+from localcloud.seams.core import PROBE_ACCOUNT_A, PROBE_REGION, call_handler_sync, request_scope
 
 
-def invoke(function_arn: str, payload: str, invocation_type: str = "RequestResponse") -> bool:
-    """Invoke through the Lambda API from a worker thread; True when the function succeeded."""
-    status, function_error, _body = invoke_for_result(function_arn, payload, invocation_type)
+def invoke(function_arn: str, payload: str, invocation_type: str = "RequestResponse", *, principal: str) -> bool:
+    """Invoke through the Lambda API from a worker thread, as ``principal``; True when the function succeeded."""
+    status, function_error, _body = invoke_for_result(function_arn, payload, invocation_type, principal=principal)
     return status < 300 and not function_error
 
 
-def invoke_for_result(function_arn: str, payload: str,
-                      invocation_type: str = "RequestResponse") -> tuple[int, str | None, bytes]:
-    """Invoke through the Lambda API from a worker thread: (HTTP status, X-Amz-Function-Error
-    or None, response payload)."""
+def invoke_for_result(function_arn: str, payload: str, invocation_type: str = "RequestResponse", *,
+                      principal: str) -> tuple[int, str | None, bytes]:
+    """Invoke through the Lambda API from a worker thread, as ``principal``: (HTTP status,
+    X-Amz-Function-Error or None, response payload)."""
     account, region = function_arn.split(":")[4], function_arn.split(":")[3]
     headers = {
         "content-type": "application/json",
         "x-amz-invocation-type": invocation_type,
-        "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/lambda/aws4_request, "
-                         "SignedHeaders=host, Signature=0",
+        "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/lambda/aws4_request",
     }
     path = f"/2015-03-31/functions/{quote(function_arn, safe='')}/invocations"
     status, response_headers, body = call_handler_sync("lambda", account, region, "POST", path, headers,
-                                                       payload.encode(), timeout=900)
+                                                       payload.encode(), timeout=900, principal=principal)
     lowered = {k.lower(): v for k, v in (response_headers or {}).items()}
     return status, lowered.get("x-amz-function-error"), body or b""
 
@@ -62,6 +61,50 @@ def invocations_in_flight() -> int:
     from ministack.services import lambda_svc
 
     return lambda_svc.executions_in_flight()[0]
+
+
+def function_policy(function_arn: str) -> dict | None:
+    """The resource policy of a function (any qualifier), in its own account; None when there is no such function."""
+    from ministack.services import lambda_svc
+
+
+    parts = function_arn.split(":")
+    with request_scope(parts[4], parts[3]):
+        found = lambda_svc.function_policy_for_arn(function_arn)
+    return None if found is None else (found[0] or {})
+
+
+def wrap_code_location(make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap ministack's ``_presigned_code_url(func_name) -> str``, GetFunction's Code.Location."""
+    from ministack.services import lambda_svc
+
+    lambda_svc._presigned_code_url = make_wrapper(lambda_svc._presigned_code_url)
+
+
+def code_location_signature_is_fixed() -> bool:
+    """Probe: does ministack sign every code URL with the same constant (so anyone may forge one)?"""
+    from ministack.services import lambda_svc
+
+    with request_scope(PROBE_ACCOUNT_A, PROBE_REGION):
+        first, second = lambda_svc._presigned_code_url("probe"), lambda_svc._presigned_code_url("other")
+    return first.rsplit("X-Amz-Signature=", 1)[-1] == second.rsplit("X-Amz-Signature=", 1)[-1]
+
+
+def wrap_log_writer(make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap ministack's ``_emit_lambda_logs(func, request_id, log_text, error, duration_ms, *,
+    log_source=None)``, which writes an invocation's output to its log group."""
+    from ministack.services import lambda_svc
+
+    lambda_svc._emit_lambda_logs = make_wrapper(lambda_svc._emit_lambda_logs)
+
+
+def log_destination(func: dict) -> tuple[str, str, str, str]:
+    """(execution role ARN, account, region, log group name) of a function record."""
+    config = func.get("config") or func
+    arn = config.get("FunctionArn", "")
+    parts = arn.split(":")
+    group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config.get('FunctionName', '')}"
+    return config.get("Role", ""), parts[4] if len(parts) > 4 else "", parts[3] if len(parts) > 3 else "", group
 
 
 def reap_idle_workers(idle_seconds: float) -> int:

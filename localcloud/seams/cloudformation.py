@@ -98,3 +98,22 @@ def probe_resource(resource_type: str, props: dict, inspect: Callable[[str], obj
             return inspect(physical_id)
         finally:
             handlers["delete"](physical_id, props)
+
+
+def evaluate_conditions(template: dict, params: dict) -> dict:
+    """ministack's condition evaluation: {condition name: bool} for a template and its
+    parameters ({name: {"Value": text}})."""
+    from ministack.services.cloudformation import engine
+
+    return engine._evaluate_conditions(template, params)
+
+
+def wrap_condition_evaluation(make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Wrap ``_evaluate_conditions(template, params)`` everywhere ministack's CloudFormation
+    calls it (its modules import it by name)."""
+    from ministack.services.cloudformation import changesets, engine, handlers, stacks
+
+    wrapped = make_wrapper(engine._evaluate_conditions)
+    for module in (engine, changesets, handlers, stacks):
+        if hasattr(module, "_evaluate_conditions"):
+            module._evaluate_conditions = wrapped

@@ -5,9 +5,11 @@ Every service seam builds on these; nothing here knows a particular service.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 logger = logging.getLogger("localcloud")
 
@@ -93,15 +95,36 @@ _JSON_PROTOCOL = {
 }
 
 
+# Who acts in the call now running (an ARN, or the evaluator's own caller object): set for an
+# in-process call from its ``principal``, and for an API request once it is authenticated.
+_acting: contextvars.ContextVar[Any] = contextvars.ContextVar("localcloud_acting", default=None)
+# Strict IAM installs the check every in-process call passes: (principal, service, method,
+# path, headers, body, account, region) -> None, or the refusal (status, headers, body).
+_authorizer: Callable[..., tuple[int, dict, bytes] | None] | None = None
+
+
+def install_in_process_authorizer(authorizer: Callable[..., tuple[int, dict, bytes] | None]) -> None:
+    global _authorizer
+    _authorizer = authorizer
+
+
+def acting() -> Any:
+    """The principal the current call acts as (None when nothing set it)."""
+    return _acting.get()
+
+
+def set_acting(principal: Any) -> None:
+    _acting.set(principal)
+
+
 def json_request(service: str, action: str, account: str, region: str, payload: dict) -> tuple[str, str, dict, bytes]:
+    """An in-process request. Its Authorization header names the account only (ministack's
+    handlers read the account from it); who acts is the call's ``principal``, checked first."""
     signing_name, prefix, content_type = _JSON_PROTOCOL[service]
     headers = {
         "content-type": content_type,
         "x-amz-target": f"{prefix}.{action}",
-        "authorization": (
-            f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/{signing_name}/aws4_request, "
-            "SignedHeaders=host, Signature=0"
-        ),
+        "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/{signing_name}/aws4_request",
         "host": f"{signing_name}.{region}.amazonaws.com",
     }
     return "POST", "/", headers, json.dumps(payload).encode()
@@ -114,45 +137,58 @@ def decode_json(status: int, body: bytes) -> tuple[int, dict]:
         return status, {"raw": body.decode("utf-8", "replace")}
 
 
-async def call_json_api(service: str, action: str, account: str, region: str, payload: dict) -> tuple[int, dict]:
-    """Call ``service``'s ``action`` on the event loop, as ``account`` in ``region``."""
-    method, path, headers, body = json_request(service, action, account, region, payload)
+async def _authorized_call(target: ServiceHandler, principal: str, service: str, account: str, region: str,
+                           method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
     with request_scope(account, region):
-        status, _headers, response = await service_handler(service)(method, path, headers, body, {})
+        _acting.set(principal)
+        if _authorizer is not None:
+            refused = _authorizer(principal, service, method, path, headers, body, account, region)
+            if refused is not None:
+                return refused
+        return await target(method, path, headers, body, {})
+
+
+async def call_json_api(service: str, action: str, account: str, region: str, payload: dict, *,
+                        principal: str) -> tuple[int, dict]:
+    """Call ``service``'s ``action`` on the event loop, in ``account``/``region``, as ``principal``
+    (the role or service AWS would act as; strict IAM evaluates it)."""
+    method, path, headers, body = json_request(service, action, account, region, payload)
+    status, _headers, response = await _authorized_call(service_handler(service), principal, service, account,
+                                                        region, method, path, headers, body)
     return decode_json(status, response)
 
 
 def call_handler_sync(service: str, account: str, region: str, method: str, path: str, headers: dict,
-                      body: bytes, timeout: float = 30.0) -> tuple[int, dict, bytes]:
-    """Run ministack's handler for ``service`` from a worker thread, scoped to ``account``/``region``."""
+                      body: bytes, timeout: float = 30.0, *, principal: str) -> tuple[int, dict, bytes]:
+    """Run ministack's handler for ``service`` from a worker thread, in ``account``/``region``, as ``principal``."""
     target = service_handler(service)
 
-    async def scoped(*args):
-        with request_scope(account, region):
-            return await target(*args)
+    async def scoped(method, path, headers, body, _query_params):
+        return await _authorized_call(target, principal, service, account, region, method, path, headers, body)
 
     return ministack_app().call_service_handler_sync(scoped, method, path, headers, body, {}, timeout=timeout)
 
 
 def call_json_api_sync(service: str, action: str, account: str, region: str, payload: dict,
-                       timeout: float = 30.0) -> tuple[int, dict]:
+                       timeout: float = 30.0, *, principal: str) -> tuple[int, dict]:
     """Same as :func:`call_json_api`, from a worker thread (pollers, CloudFormation)."""
     method, path, headers, body = json_request(service, action, account, region, payload)
-    status, _headers, response = call_handler_sync(service, account, region, method, path, headers, body, timeout)
+    status, _headers, response = call_handler_sync(service, account, region, method, path, headers, body, timeout,
+                                                   principal=principal)
     return decode_json(status, response)
 
 
 def call_query_api_sync(service: str, action: str, account: str, region: str, params: dict[str, str],
-                        timeout: float = 30.0) -> tuple[int, bytes]:
-    """Call a query-protocol (form-encoded) ``action`` from a worker thread (SNS)."""
+                        timeout: float = 30.0, *, principal: str) -> tuple[int, bytes]:
+    """Call a query-protocol (form-encoded) ``action`` from a worker thread (SNS), as ``principal``."""
     from urllib.parse import urlencode
 
     headers = {
         "content-type": "application/x-www-form-urlencoded",
-        "authorization": (f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/{service}/aws4_request, "
-                          "SignedHeaders=host, Signature=0"),
+        "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/{service}/aws4_request",
         "host": f"{service}.{region}.amazonaws.com",
     }
     body = urlencode({"Action": action, **params}).encode()
-    status, _headers, response = call_handler_sync(service, account, region, "POST", "/", headers, body, timeout)
+    status, _headers, response = call_handler_sync(service, account, region, "POST", "/", headers, body, timeout,
+                                                   principal=principal)
     return status, response

@@ -1,11 +1,14 @@
 """DynamoDB in ministack: its table records, where each keeps its items (``table["items"]``,
 a mapping partition key -> sort key -> item that every item operation reads and writes
-through), its derived index of items, TTL settings and its own TTL thread."""
+through), its derived index of items, TTL settings and its own TTL thread; a table's
+resource policy and its encryption key."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+
+from localcloud.seams.core import request_scope
 
 
 def _dynamodb():
@@ -64,7 +67,7 @@ def wrap_action(name: str, make_wrapper: Callable[[Callable], Callable]) -> None
 
 def new_table_items():
     """Probe: the container ministack gives a new table's items (a scratch table, removed)."""
-    from localcloud.seams.core import PROBE_ACCOUNT_A, PROBE_REGION, request_scope
+    from localcloud.seams.core import PROBE_ACCOUNT_A, PROBE_REGION
 
     dynamodb = _dynamodb()
     name = "localcloud-probe-items"
@@ -76,3 +79,45 @@ def new_table_items():
             return (dynamodb._tables.get(name) or {}).get("items")
         finally:
             dynamodb._delete_table({"TableName": name})
+
+
+def policy_and_key(table_arn: str) -> tuple[str, str] | None:
+    """(resource policy, customer managed KMS key ARN or "") of a table; None when there is none."""
+    from ministack.services import dynamodb
+
+    parts = table_arn.split(":", 5)
+    name = parts[5].split("/")[1] if len(parts) == 6 and "/" in parts[5] else ""
+    with request_scope(parts[4], parts[3]):
+        table = dynamodb._tables.get(name)
+        if table is None:
+            return None
+        policy = dynamodb._resource_policies.get(table.get("TableArn", table_arn))
+    sse = table.get("SSEDescription") or {}
+    return (policy.get("Policy") if isinstance(policy, dict) else policy) or "", sse.get("KMSMasterKeyArn") or ""
+
+
+def set_encryption_key(table_name: str, key_arn: str) -> bool:
+    """Record that a table (current scope) is encrypted with a customer managed key, as
+    DescribeTable's SSEDescription reports it; False when there is no such table."""
+    from ministack.services import dynamodb
+
+    table = dynamodb._tables.get(table_name)
+    if table is None:
+        return False
+    table["SSEDescription"] = {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key_arn}
+    return True
+
+
+def encryption_key(table_name: str) -> str:
+    from ministack.services import dynamodb
+
+    table = dynamodb._tables.get(table_name) or {}
+    return (table.get("SSEDescription") or {}).get("KMSMasterKeyArn") or ""
+
+
+def stream_of_iterator(shard_iterator: str) -> str:
+    """The stream ARN a DynamoDB Streams shard iterator reads ("" when it names none)."""
+    from ministack.services import dynamodb_streams
+
+    decoded = dynamodb_streams._decode_iterator(shard_iterator) or {}
+    return str(decoded.get("arn") or "")

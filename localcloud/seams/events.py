@@ -131,7 +131,8 @@ def action(name: str, payload: dict) -> tuple[int, dict]:
     from CloudFormation provisioners, which may run on the event loop)."""
     eventbridge = module()
     handler = {"CreateArchive": eventbridge._create_archive, "UpdateArchive": eventbridge._update_archive,
-               "DeleteArchive": eventbridge._delete_archive, "DescribeEventBus": eventbridge._describe_event_bus}[name]
+               "DeleteArchive": eventbridge._delete_archive, "DescribeEventBus": eventbridge._describe_event_bus,
+               "UpdateEventBus": eventbridge._update_event_bus}[name]
     status, _headers, body = handler(payload)
     return decode_json(status, body)
 
@@ -247,3 +248,14 @@ def probe_log_group_targets() -> bool:
             _call("_remove_targets", {"Rule": "probe-log", "Ids": ["l"]})
             _call("_delete_rule", {"Name": "probe-log"})
             cloudwatch_logs._delete_log_group({"logGroupName": group})
+
+
+def bus_policy_and_key(bus_arn: str) -> tuple[dict | None, str] | None:
+    """(policy, KmsKeyIdentifier) of the bus ``bus_arn`` in any account; None when it does not exist."""
+    parts = bus_arn.split(":", 5)
+    name = parts[5].split("/", 1)[1] if len(parts) == 6 and "/" in parts[5] else ""
+    with request_scope(parts[4], parts[3]):
+        bus = module()._event_buses.get(name)
+        if bus is None:
+            return None
+        return module()._event_bus_policies.get(name), bus.get("KmsKeyIdentifier") or ""

@@ -58,6 +58,55 @@ def message_record(message: dict, queue_arn: str, region: str) -> dict:
     }
 
 
+def queue_policy_and_key(queue_arn: str) -> tuple[str, str] | None:
+    """(Policy, KmsMasterKeyId) of the queue ``queue_arn`` in any account; None when there is none."""
+    from ministack.services import sqs
+
+    queue = sqs._queue_by_arn(queue_arn)
+    if queue is None:
+        return None
+    attributes = queue.get("attributes") or {}
+    return attributes.get("Policy") or "", attributes.get("KmsMasterKeyId") or ""
+
+
+def disable_queue_policy_check() -> None:
+    """ministack (AUTH=true) checks queue policies inside the SQS handler itself, with a
+    transport and caller of its own; the local cloud's evaluation does that job once, for
+    API calls and in-process calls alike."""
+    from ministack.services import sqs
+
+    sqs._enforce_queue_policy = lambda queue, iam_action: None
+
+
+def send_message(queue_arn: str, body: str, attributes: dict[str, str]) -> str | None:
+    """Put a message on a queue as an AWS service delivers it (a dead-letter queue of a rule
+    target), in the queue's own scope; the message id, or None when the queue is gone."""
+    from ministack.services import sqs
+
+    from localcloud.seams.core import request_scope
+
+    url = queue_url_for_arn(queue_arn)
+    if url is None:
+        return None
+    parts = queue_arn.split(":")
+    message = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": {  # SQS refuses empty values
+        name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value}}
+    with request_scope(parts[4], parts[3]):
+        return sqs._act_send_message(message, url).get("MessageId")
+
+
+def queue_arn_for_url(queue_url: str) -> str | None:
+    """The ARN of the queue a URL names, in any account."""
+    from ministack.services import sqs
+
+    account, name = sqs._queue_ref_from_urlish(queue_url)
+    for (owner, _region, _url), queue in list(sqs._queues.all_items()):
+        arn = (queue.get("attributes") or {}).get("QueueArn", "")
+        if arn.rsplit(":", 1)[-1] == name and (account is None or owner == account):
+            return arn
+    return None
+
+
 def expire_retained_messages() -> int:
     """Apply MessageRetentionPeriod to every queue now (ministack applies it whenever a
     queue is read); returns how many messages went."""
@@ -70,6 +119,7 @@ def expire_retained_messages() -> int:
             sqs._expire_retained(queue)
             removed += before - len(queue.get("messages") or [])
     return removed
+
 
 # --- the request dispatcher and the functions it reaches -------------------------------
 

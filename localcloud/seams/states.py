@@ -212,8 +212,10 @@ def _probe_machine(definition: dict, machine_type: str = "EXPRESS", **extra):
 
     @contextmanager
     def scratch():
+        from localcloud.seams.iam import scratch_role
+
         stepfunctions = module()
-        with request_scope(PROBE_ACCOUNT_A, PROBE_REGION):
+        with request_scope(PROBE_ACCOUNT_A, PROBE_REGION), scratch_role(PROBE_ACCOUNT_A, "probe"):
             arn = json_field(stepfunctions._create_state_machine({
                 "name": f"localcloud-probe-{machine_type.lower()}", "type": machine_type,
                 "roleArn": f"arn:aws:iam::{PROBE_ACCOUNT_A}:role/probe", "definition": json.dumps(definition),

@@ -148,9 +148,35 @@ def _bus_log_bodies(logs, group: str, since_ms: int) -> list[str]:
     return bodies
 
 
+def _allow_events_to_write(logs, group_arn: str, name: str) -> None:
+    """The log group's resource policy a rule's CloudWatch Logs target needs (CDK adds one)."""
+    logs.put_resource_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group_arn}:*"}]}))
+
+
+def _pipe_role(iam, name: str, queue_arn: str, bus_arn: str) -> str:
+    """The least-privilege role a pipe from ``queue_arn`` to ``bus_arn`` runs as."""
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="pipe", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+             "Resource": queue_arn},
+            {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn}]}))
+    return arn
+
+
+def _delete_role(iam, name: str) -> None:
+    iam.delete_role_policy(RoleName=name, PolicyName="pipe")
+    iam.delete_role(RoleName=name)
+
+
 def test_when_a_pipes_target_bus_is_gone_the_records_are_consumed_and_lost_as_on_aws(aws, payments):
     account, region = payments.account, payments.region
-    sqs, events, pipes, logs = (aws(service, account, region) for service in ("sqs", "events", "pipes", "logs"))
+    sqs, events, pipes, logs, iam = (aws(service, account, region)
+                                     for service in ("sqs", "events", "pipes", "logs", "iam"))
     name = f"it-fault-{uuid.uuid4().hex[:10]}"
     group = f"/it/{name}"
     cleanup = []
@@ -178,9 +204,13 @@ def test_when_a_pipes_target_bus_is_gone_the_records_are_consumed_and_lost_as_on
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         logs.create_log_group(logGroupName=group)
         cleanup.append(lambda: logs.delete_log_group(logGroupName=group))
+        _allow_events_to_write(logs, f"arn:aws:logs:{region}:{account}:log-group:{group}", name)
+        cleanup.append(lambda: logs.delete_resource_policy(policyName=name))
         bus_arn = bus_with_rule()
         cleanup.append(lambda: delete_bus() if events.list_event_buses(NamePrefix=name)["EventBuses"] else None)
-        pipes.create_pipe(Name=name, RoleArn=f"arn:aws:iam::{account}:role/{name}", Source=queue_arn, Target=bus_arn,
+        role_arn = _pipe_role(iam, name, queue_arn, bus_arn)
+        cleanup.append(lambda: _delete_role(iam, name))
+        pipes.create_pipe(Name=name, RoleArn=role_arn, Source=queue_arn, Target=bus_arn,
                           SourceParameters={"SqsQueueParameters": {"BatchSize": 10, "MaximumBatchingWindowInSeconds": 0}},
                           TargetParameters={"EventBridgeEventBusParameters": {
                               "Source": SCRATCH_SOURCE, "DetailType": "FaultProbe"}})

@@ -227,10 +227,76 @@ def observer(aws, unique):
         sqs, events = aws("sqs", account, region), aws("events", account, region)
         name = unique(f"obs-{bus_name[-12:]}")
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        events.put_rule(Name=name, EventBusName=bus_name,
-                        EventPattern=json.dumps(pattern))
+        rule_arn = events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern))["RuleArn"]
+        allow_rule_to_send(sqs, url, rule_arn)
         events.put_targets(Rule=name, EventBusName=bus_name,
                            Targets=[{"Id": "q", "Arn": queue_arn(sqs, url)}])
         return url
+
+    return make
+
+
+# --- permissions AWS requires (strict IAM is the local cloud's default) -----------------------------
+
+
+def allow(actions: str | list[str], resources: str | list[str]) -> dict:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def allow_service_to_send(sqs, queue_url: str, service: str, source_arn: str) -> None:
+    """The queue policy an AWS ``service`` needs to deliver to a queue on behalf of
+    ``source_arn`` (an EventBridge rule, an SNS topic), as CDK writes it."""
+    arn = queue_arn(sqs, queue_url)
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sqs:SendMessage",
+            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}}}]})})
+
+
+def allow_rule_to_send(sqs, queue_url: str, rule_arn: str) -> None:
+    """The queue policy an EventBridge rule needs to deliver to a queue (what CDK's SqsQueue target adds)."""
+    allow_service_to_send(sqs, queue_url, "events.amazonaws.com", rule_arn)
+
+
+def allow_events_to_log_group(logs, group_arn: str) -> None:
+    """The CloudWatch Logs resource policy EventBridge needs to write to a log group (CDK adds one)."""
+    logs.put_resource_policy(policyName=f"events-{uuid.uuid4().hex[:8]}", policyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group_arn}:*"}]}))
+
+
+def sigv4_headers(method: str, url: str, body: bytes, service: str, headers: dict | None = None,
+                  account: str = ACCOUNT_A, secret: str = "test", region: str = REGION) -> dict:
+    """``headers`` plus a SigV4 signature as ``account``'s root, for tests that send raw HTTP
+    (strict IAM checks the signature before anything else, as AWS does)."""
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    signer = S3SigV4Auth if service == "s3" else SigV4Auth
+    signer(Credentials(account, secret), service, region).add_auth(request)
+    return dict(request.headers)
+
+
+def create_role(iam, name: str, services: list[str], statements: list[dict]) -> str:
+    """An IAM role the AWS ``services`` may assume, allowed exactly ``statements``; its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="least-privilege",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    return arn
+
+
+@pytest.fixture
+def role(aws):
+    """role(service, statements, account=ACCOUNT_A) -> ARN of a new IAM role that ``service``
+    (e.g. "pipes.amazonaws.com") may assume, allowed exactly ``statements``."""
+
+    def make(service: str, statements: list[dict], account: str = ACCOUNT_A) -> str:
+        return create_role(aws("iam", account), f"{service.split('.')[0]}-{uuid.uuid4().hex[:10]}", [service],
+                           statements)
 
     return make

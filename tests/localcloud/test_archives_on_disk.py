@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import time
 
-from .conftest import drain, queue_arn, wait_for
+from .conftest import allow_rule_to_send, drain, queue_arn, wait_for
 
 
 def _bus_with_observer(aws, unique):
@@ -17,7 +17,9 @@ def _bus_with_observer(aws, unique):
     bus = unique("archived")
     bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
     url = sqs.create_queue(QueueName=unique("archive-obs"))["QueueUrl"]
-    events.put_rule(Name=unique("all"), EventBusName=bus, EventPattern=json.dumps({"source": ["archive.test"]}))
+    rule_arn = events.put_rule(Name=unique("all"), EventBusName=bus,
+                               EventPattern=json.dumps({"source": ["archive.test"]}))["RuleArn"]
+    allow_rule_to_send(sqs, url, rule_arn)
     events.put_targets(Rule=unique("all"), EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn(sqs, url)}])
     return bus, bus_arn, url
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from botocore.config import Config
 
-from .conftest import ACCOUNT_A, REGION, own_local_cloud, wait_for
+from .conftest import ACCOUNT_A, REGION, allow, create_role, own_local_cloud, wait_for
 
 WORKERS = 2
 KEPT = 5
@@ -27,6 +27,9 @@ DELIVERIES = 200
 def small_cloud(tmp_path_factory):
     with own_local_cloud(tmp_path_factory.mktemp("small-cloud"), LOCALCLOUD_LAMBDA_WORKERS=str(WORKERS),
                          LOCALCLOUD_EXPRESS_EXECUTIONS_KEPT=str(KEPT), LOCALCLOUD_LOG_LEVEL="INFO") as cloud:
+        # the role the function and state machines name (the function's logs are written as it)
+        create_role(client(cloud.endpoint, "iam"), "x", ["lambda.amazonaws.com", "states.amazonaws.com"], [
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"arn:aws:logs:*:{ACCOUNT_A}:log-group:/aws/lambda/*")])
         yield cloud.endpoint, cloud.process, cloud.log
 
 
@@ -84,7 +87,10 @@ def test_rule_deliveries_to_a_function_wait_for_its_workers_instead_of_a_thread_
     arn = python_function(lam, "slow-consumer", "import time\ndef lambda_handler(event, context):\n"
                                                 "    time.sleep(0.05)\n    print('consumed', event['detail']['n'])\n")
     events.create_event_bus(Name="deliveries")
-    events.put_rule(Name="to-consumer", EventBusName="deliveries", EventPattern=json.dumps({"source": ["burst"]}))
+    rule_arn = events.put_rule(Name="to-consumer", EventBusName="deliveries",
+                               EventPattern=json.dumps({"source": ["burst"]}))["RuleArn"]
+    lam.add_permission(FunctionName="slow-consumer", StatementId="rule", Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=rule_arn)  # what CDK's LambdaFunction target adds
     events.put_targets(Rule="to-consumer", EventBusName="deliveries", Targets=[{"Id": "consumer", "Arn": arn}])
     server_process = psutil.Process(server.pid)
     before = server_process.num_threads()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, OTHER_REGION, REGION, drain
+from .conftest import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, OTHER_REGION, REGION, allow, drain
 from .test_cfn_events import failure_reasons, wait_stack
 
 SOURCE = "com.example.cross"
@@ -17,8 +17,8 @@ STRANGER = "444444444444"
 class Buses:
     """Buses with observer queues, per (account, region)."""
 
-    def __init__(self, aws, unique, observer):
-        self.aws, self.unique, self.observer = aws, unique, observer
+    def __init__(self, aws, unique, observer, role):
+        self.aws, self.unique, self.observer, self.role = aws, unique, observer, role
 
     def make(self, label: str, account: str, region: str = REGION, allow_accounts: tuple[str, ...] = ()) -> dict:
         events = self.aws("events", account, region)
@@ -35,8 +35,9 @@ class Buses:
         events = source["events"]
         events.put_rule(Name=rule, EventBusName=source["name"], EventPattern=json.dumps({"source": [SOURCE]}))
         spec = {"Id": "bus", "Arn": target["arn"]}
-        if role:
-            spec["RoleArn"] = f"arn:aws:iam::{source['account']}:role/events-forwarder"
+        if role:  # EventBridge delivers to a bus as the target's role
+            spec["RoleArn"] = self.role("events.amazonaws.com", [allow("events:PutEvents", target["arn"])],
+                                        source["account"])
         events.put_targets(Rule=rule, EventBusName=source["name"], Targets=[spec])
 
     def received(self, bus: dict, expected: int | None = None, timeout: float = 3.0) -> list[dict]:
@@ -60,8 +61,8 @@ def policy_via_stack(aws, unique, account, region, bus_name, bus_arn, accounts) 
 
 
 @pytest.fixture
-def buses(aws, unique, observer) -> Buses:
-    return Buses(aws, unique, observer)
+def buses(aws, unique, observer, role) -> Buses:
+    return Buses(aws, unique, observer, role)
 
 
 def put(bus: dict, detail: dict, as_account: str | None = None, bus_ref: str | None = None) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import ACCOUNT_A, ACCOUNT_B, REGION, drain, wait_for
+from .conftest import ACCOUNT_A, ACCOUNT_B, REGION, allow, allow_events_to_log_group, allow_rule_to_send, drain, wait_for
 
 SOURCE = "com.example.logs"
 
@@ -28,6 +28,7 @@ def test_rule_with_a_log_group_target_writes_the_event(aws, unique):
     bus, rule, group = unique("log-bus"), unique("log-rule"), f"/aws/events/{unique('audit')}"
     events.create_event_bus(Name=bus)
     logs.create_log_group(logGroupName=group)
+    allow_events_to_log_group(logs, log_group_arn(group))
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [SOURCE]}))
     # the ARN form CDK's LogGroup.logGroupArn produces ends in ":*"
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "log", "Arn": log_group_arn(group) + ":*"}])
@@ -56,9 +57,11 @@ def test_log_target_next_to_another_target(aws, unique):
     bus, rule, group = unique("log-bus2"), unique("log-rule2"), f"/aws/events/{unique('both')}"
     events.create_event_bus(Name=bus)
     logs.create_log_group(logGroupName=group)
+    allow_events_to_log_group(logs, log_group_arn(group))
     queue_url = sqs.create_queue(QueueName=unique("log-q"))["QueueUrl"]
     queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [SOURCE]}))
+    rule_arn = events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [SOURCE]}))["RuleArn"]
+    allow_rule_to_send(sqs, queue_url, rule_arn)
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "log", "Arn": log_group_arn(group)},
                                                               {"Id": "q", "Arn": queue}])
     event_id = events.put_events(Entries=[{"EventBusName": bus, "Source": SOURCE, "DetailType": "Both",
@@ -67,7 +70,7 @@ def test_log_target_next_to_another_target(aws, unique):
     assert list(wait_for(lambda: streams_with_events(logs, group), timeout=5)) == [event_id]
 
 
-def test_log_target_of_an_event_forwarded_from_another_account(aws, unique):
+def test_log_target_of_an_event_forwarded_from_another_account(aws, unique, role):
     """A rule on a bus in account B, fed by account A, logs into B's log group."""
     from .test_cross_account_events import policy_via_stack
 
@@ -78,12 +81,13 @@ def test_log_target_of_an_event_forwarded_from_another_account(aws, unique):
     policy_via_stack(aws, unique, ACCOUNT_B, REGION, bus_b, arn_b, (ACCOUNT_A,))
     group = f"/aws/events/{unique('from-a')}"
     logs_b.create_log_group(logGroupName=group)
+    allow_events_to_log_group(logs_b, log_group_arn(group, ACCOUNT_B))
     events_b.put_rule(Name="to-log", EventBusName=bus_b, EventPattern=json.dumps({"source": [SOURCE]}))
     events_b.put_targets(Rule="to-log", EventBusName=bus_b,
                          Targets=[{"Id": "log", "Arn": log_group_arn(group, ACCOUNT_B)}])
     events_a.put_rule(Name="to-b", EventBusName=bus_a, EventPattern=json.dumps({"source": [SOURCE]}))
     events_a.put_targets(Rule="to-b", EventBusName=bus_a, Targets=[
-        {"Id": "b", "Arn": arn_b, "RoleArn": f"arn:aws:iam::{ACCOUNT_A}:role/fwd"}])
+        {"Id": "b", "Arn": arn_b, "RoleArn": role("events.amazonaws.com", [allow("events:PutEvents", arn_b)])}])
     event_id = events_a.put_events(Entries=[{"EventBusName": bus_a, "Source": SOURCE, "DetailType": "X",
                                              "Detail": "{}"}])["Entries"][0]["EventId"]
     streams = wait_for(lambda: streams_with_events(logs_b, group), timeout=5)

@@ -9,9 +9,10 @@ import urllib.request
 
 import pytest
 
-from .conftest import ACCOUNT_A, ACCOUNT_B, REGION, drain, queue_arn, queue_depth
+from .conftest import ACCOUNT_A, ACCOUNT_B, REGION, allow, create_role, drain, queue_arn, queue_depth
 
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/http-api-integration"
+ROLE_B = f"arn:aws:iam::{ACCOUNT_B}:role/http-api-integration-b"
 MAX_MESSAGE_SIZE = 262144
 
 
@@ -49,6 +50,22 @@ class HttpApi:
         self.gw.create_route(ApiId=self.api_id, RouteKey=route, Target=f"integrations/{integration_id}",
                              AuthorizationType=authorization)
         return integration_id
+
+
+def _integration_statements(account: str) -> list[dict]:
+    return [allow("sqs:SendMessage", f"arn:aws:sqs:*:{account}:*"),
+            allow("events:PutEvents", f"arn:aws:events:*:{account}:event-bus/*"),
+            allow("states:StartExecution", f"arn:aws:states:*:{account}:stateMachine:*")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def integration_roles(aws):
+    """The roles the integrations act as (API Gateway assumes them; strict IAM evaluates
+    what they may do), plus the one the state machine and function of these tests name."""
+    create_role(aws("iam"), ROLE.rsplit("/", 1)[-1], ["apigateway.amazonaws.com", "states.amazonaws.com",
+                                                       "lambda.amazonaws.com"], _integration_statements(ACCOUNT_A))
+    create_role(aws("iam", ACCOUNT_B), ROLE_B.rsplit("/", 1)[-1], ["apigateway.amazonaws.com"],
+                _integration_statements(ACCOUNT_B))
 
 
 @pytest.fixture
@@ -203,21 +220,37 @@ def test_query_string_mapping_is_percent_decoded(localcloud, aws, unique):
     assert [m["Body"] for m in drain(sqs, queue_url, expected=1, timeout=5)] == ["a b/cé"]
 
 
-def test_aws_iam_route_without_signature_is_forbidden(localcloud, aws, unique):
+def test_aws_iam_route_needs_a_valid_signature_and_execute_api_invoke(localcloud, aws, unique):
+    """An AWS_IAM route: unsigned is 403 Forbidden; a SigV4 signature is verified (the root
+    key's secret is ``test``), then execute-api:Invoke is evaluated for the signer: the
+    API's own account root may, another account's root may not (HTTP APIs have no
+    resource policy to let it in)."""
     sqs = aws("sqs")
     queue_url = sqs.create_queue(QueueName=unique("api-iam"))["QueueUrl"]
     api = HttpApi(aws, unique("api-iam"))
     api.integrate("SQS-SendMessage", {"QueueUrl": queue_url, "MessageBody": "$request.body"}, "POST /",
                   authorization="AWS_IAM")
-    status, response = http("POST", localcloud.execute_api_url(api.api_id, "/"), b"unsigned")
+    url = localcloud.execute_api_url(api.api_id, "/")
+    status, response = http("POST", url, b"unsigned")
     assert (status, response) == (403, b'{"message":"Forbidden"}')
+    status, response = http("POST", url, b"forged", signed_headers(url, b"forged", ACCOUNT_A, secret="not-test"))
+    assert status == 403 and b"signature we calculated does not match" in response, response
+    status, response = http("POST", url, b"other account", signed_headers(url, b"other account", ACCOUNT_B))
+    assert status == 403 and b"execute-api:Invoke" in response, response
     assert queue_depth(sqs, queue_url) == 0
-    # a SigV4-signed request goes through (signature itself is not verified locally)
-    signed = {"Authorization": f"AWS4-HMAC-SHA256 Credential={ACCOUNT_B}/20260101/{REGION}/execute-api/aws4_request, "
-                               "SignedHeaders=host, Signature=0"}
-    status, response = http("POST", localcloud.execute_api_url(api.api_id, "/"), b"signed", signed)
+    status, response = http("POST", url, b"signed", signed_headers(url, b"signed", ACCOUNT_A))
     assert status == 200, response
     assert [m["Body"] for m in drain(sqs, queue_url, expected=1, timeout=5)] == ["signed"]
+
+
+def signed_headers(url: str, body: bytes, account: str, secret: str = "test") -> dict:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=url, data=body)
+    SigV4Auth(Credentials(account, secret), "execute-api", REGION).add_auth(request)
+    return dict(request.headers)
 
 
 def test_api_in_one_account_is_reachable_unsigned(localcloud, aws, unique):
@@ -227,7 +260,7 @@ def test_api_in_one_account_is_reachable_unsigned(localcloud, aws, unique):
     queue_url = sqs_b.create_queue(QueueName=unique("api-b"))["QueueUrl"]
     api = HttpApi(aws, unique("api-b"), account=ACCOUNT_B)
     api.integrate("SQS-SendMessage", {"QueueUrl": queue_url, "MessageBody": "$request.body"}, "POST /",
-                  credentials=f"arn:aws:iam::{ACCOUNT_B}:role/r")
+                  credentials=ROLE_B)
     status, response = http("POST", localcloud.execute_api_url(api.api_id, "/"), b"to-account-b")
     assert status == 200, response
     url, headers = host_form(localcloud, api.api_id)

@@ -19,7 +19,8 @@ import psutil
 import pytest
 from botocore.config import Config
 
-from .conftest import ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, free_port, health, queue_arn, server_env, wait_for
+from .conftest import (ACCOUNT_A, PROJECT_ROOT, PYTHON, REGION, allow, create_role, free_port, health, queue_arn, server_env,
+                       wait_for)
 
 EXTENSIONS = {"cfn_events", "cross_account_events", "event_log_targets", "http_api_integrations", "pipes"}
 MINISTACK_DEFAULT_STATE_DIR = Path("/tmp/ministack-state")
@@ -200,6 +201,13 @@ def test_state_survives_down_and_up_with_persistence(tmp_path_factory):
         assert result.returncode == 0, result.stderr
         assert "persistence on" in result.stdout
         sqs, gw, pipes = client("sqs", port), client("apigatewayv2", port), client("pipes", port)
+        # the roles the integration and the pipe act as (kept too)
+        create_role(client("iam", port), "api", ["apigateway.amazonaws.com"],
+                    [allow("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-q")])
+        create_role(client("iam", port), "pipe", ["pipes.amazonaws.com"], [
+            allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                  f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-src"),
+            allow("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:persisted-dst")])
 
         queue_url = sqs.create_queue(QueueName="persisted-q")["QueueUrl"]
         api_id = gw.create_api(Name="persisted-api", ProtocolType="HTTP")["ApiId"]

@@ -247,13 +247,19 @@ def test_put_log_events_refuses_a_batch_out_of_order_and_reports_old_events(aws,
 
 def _function(aws, unique, code: str) -> str:
     iam, lam = aws("iam"), aws("lambda")
-    role = iam.create_role(RoleName=unique("fn-role"), AssumeRolePolicyDocument=json.dumps({
+    name, role_name = unique("fn"), unique("fn-role")
+    # The grants of AWSLambdaBasicExecutionRole, on this function's group: Lambda writes the
+    # function's log as its execution role (strict IAM: without them no line is written).
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role_name, PolicyName="logs", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT_A}:log-group:/aws/lambda/{name}:*"}]}))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("index.py", code)
-    name = unique("fn")
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="index.handler",
                         Code={"ZipFile": archive.getvalue()}, Timeout=30)
     waiter = lam.get_waiter("function_active_v2")

@@ -356,6 +356,10 @@ def test_a_start_the_state_machine_refuses_goes_to_the_rules_dead_letter_queue(a
                    [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine}])
     rule_arn = events.put_rule(Name=bus, EventBusName=bus, EventPattern=json.dumps({"source": ["parity.states"]}))[
         "RuleArn"]
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"Policy": json.dumps({  # EventBridge may dead-letter here
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                                "Action": "sqs:SendMessage", "Resource": dlq_arn,
+                                                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
     events.put_targets(Rule=bus, EventBusName=bus, Targets=[
         {"Id": "sm", "Arn": machine, "RoleArn": starter, "DeadLetterConfig": {"Arn": dlq_arn}}])
     detail = json.dumps({"body": "b" * 262_144})

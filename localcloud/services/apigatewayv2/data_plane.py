@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
-from localcloud import seams
+from localcloud import auth, seams
 from localcloud.services.apigatewayv2.integrations import captured
 from localcloud.services.apigatewayv2.subtypes import SUBTYPES, MappingError, aws_error, map_parameters
 
@@ -122,8 +122,10 @@ async def serve_request(scope, receive, send) -> bool:
         encoded = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response_headers.items()]
         await _send(send, status, encoded, response if isinstance(response, bytes) else str(response).encode())
         return True
-    if authorization == "AWS_IAM" and not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256"):
-        return await respond(403, {"message": "Forbidden"})
+    if authorization == "AWS_IAM":
+        refused = _iam_authorization(scope, body, account, region, api_id, stage, method, route_path)
+        if refused:
+            return await respond(403, {"message": refused})
     try:
         body_text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -147,9 +149,33 @@ async def serve_request(scope, receive, send) -> bool:
     if not definition.get("CredentialsArn"):
         # AWS refuses to create such an integration; a hand-made one fails at run time.
         return await respond(500, {"message": "Internal Server Error"}, error="integration has no CredentialsArn")
-    status, document = await SUBTYPES[definition["IntegrationSubtype"]](params, account, region, request_id)
+    try:
+        # API Gateway assumes the integration's role, then calls the service as that role.
+        principal = auth.acting_role("apigateway.amazonaws.com", definition["CredentialsArn"],
+                                     **{"aws:SourceAccount": account})
+    except auth.AccessDenied as denied:
+        logger.warning("api %s: API Gateway may not assume %s: %s", api_id, definition["CredentialsArn"], denied)
+        return await respond(500, {"message": "Internal Server Error"},
+                             error="Execution failed due to configuration error: API Gateway does not have "
+                                   "permission to assume the provided role")
+    status, document = await SUBTYPES[definition["IntegrationSubtype"]](params, account, region, request_id,
+                                                                        principal=principal)
     return await respond(status, document, integration_status=status,
                          error=document.get("Error", {}).get("Message", "") if status >= 400 else "")
+
+
+def _iam_authorization(scope, body: bytes, account: str, region: str, api_id: str, stage: str, method: str,
+                       route_path: str) -> str | None:
+    """Why an AWS_IAM route refuses the request (SigV4 checked, then execute-api:Invoke for
+    the signer), or None when it may go on."""
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    caller, failure = auth.signed_caller(scope["method"], raw_path, scope.get("query_string", b"").decode("latin-1"),
+                                         scope.get("headers", []), body)
+    if caller is None:
+        return "Forbidden" if failure[0] == "MissingAuthenticationToken" else failure[1]
+    resource = f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/{method}{route_path}"
+    decision = auth.decide(caller, "execute-api:Invoke", resource, {})
+    return None if decision.allowed else decision.message
 
 
 def _write_access_log(account, region, api_id, stage, scope, headers, route, status, length, integration_status,

@@ -75,7 +75,8 @@ def _error_code(body: dict) -> str:
     return str(body.get("__type", "InternalFailure")).rsplit("#", 1)[-1]
 
 
-async def _sqs_send_message(params: dict, account: str, region: str, request_id: str) -> tuple[int, dict]:
+async def _sqs_send_message(params: dict, account: str, region: str, request_id: str,
+                            principal: str) -> tuple[int, dict]:
     if not params.get("MessageBody"):
         return aws_error(400, "MissingParameter", "The request must contain the parameter MessageBody.", request_id)
     request = {k: v for k, v in params.items() if k in ("QueueUrl", "MessageBody", "DelaySeconds",
@@ -85,7 +86,7 @@ async def _sqs_send_message(params: dict, account: str, region: str, request_id:
     if params.get("MessageAttributes"):
         attributes = params["MessageAttributes"]
         request["MessageAttributes"] = json.loads(attributes) if isinstance(attributes, str) else attributes
-    status, body = await seams.call_json_api("sqs", "SendMessage", account, region, request)
+    status, body = await seams.call_json_api("sqs", "SendMessage", account, region, request, principal=principal)
     if status >= 400:
         return aws_error(status, _error_code(body), body.get("message") or body.get("Message", ""), request_id)
     result = {"MD5OfMessageAttributes": body.get("MD5OfMessageAttributes"), "MD5OfMessageBody": body.get("MD5OfMessageBody"),
@@ -94,21 +95,25 @@ async def _sqs_send_message(params: dict, account: str, region: str, request_id:
     return 200, {"SendMessageResponse": {"ResponseMetadata": {"RequestId": request_id}, "SendMessageResult": result}}
 
 
-async def _events_put_events(params: dict, account: str, region: str, request_id: str) -> tuple[int, dict]:
+async def _events_put_events(params: dict, account: str, region: str, request_id: str,
+                             principal: str) -> tuple[int, dict]:
     entry = {k: params[k] for k in ("Detail", "DetailType", "Source", "EventBusName", "TraceHeader") if k in params}
     if "Resources" in params:
         resources = params["Resources"]
         entry["Resources"] = json.loads(resources) if isinstance(resources, str) and resources.startswith("[") else [resources]
-    status, body = await seams.call_json_api("events", "PutEvents", account, region, {"Entries": [entry]})
+    status, body = await seams.call_json_api("events", "PutEvents", account, region, {"Entries": [entry]},
+                                             principal=principal)
     if status >= 400:
         return aws_error(status, _error_code(body), body.get("message", ""), request_id)
     return 200, body
 
 
-async def _states_start_execution(params: dict, account: str, region: str, request_id: str) -> tuple[int, dict]:
+async def _states_start_execution(params: dict, account: str, region: str, request_id: str,
+                                 principal: str) -> tuple[int, dict]:
     # The integration's parameters are PascalCase; the Step Functions API is camelCase.
     request = {k[:1].lower() + k[1:]: params[k] for k in ("StateMachineArn", "Name", "Input", "TraceHeader") if k in params}
-    status, body = await seams.call_json_api("states", "StartExecution", account, region, request)
+    status, body = await seams.call_json_api("states", "StartExecution", account, region, request,
+                                             principal=principal)
     if status >= 400:
         return aws_error(status, _error_code(body), body.get("message", ""), request_id)
     return 200, body

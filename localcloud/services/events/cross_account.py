@@ -1,11 +1,12 @@
-"""EventBridge between accounts and regions, with bus policies enforced.
+"""EventBridge between accounts and regions.
 
 ministack 1.5.33 drops an event whose rule target is a bus in another account or region
 ("event bus ... not found") and never reads a bus policy. This extension delivers, the
 way AWS does (PutEvents naming another account's bus is put_events.py):
 
-* a rule whose target is a bus elsewhere forwards the event there, if that bus's policy
-  lets the rule's account put events on it (same account needs no policy);
+* a rule whose target is a bus elsewhere forwards the event there (the rule's role, and
+  the receiving bus's policy when it is another account's, are evaluated before, with the
+  rule's other targets: ``target_roles``);
 * an event that already crossed from one bus to another is not forwarded again, as AWS
   documents ("events are not sent to the third account / third event bus");
 * the event keeps the ``account`` and ``region`` it was first put in, which is how a
@@ -22,7 +23,6 @@ import logging
 
 from localcloud import seams
 from localcloud.extension import Extension
-from localcloud.services.events import bus_policy
 
 logger = logging.getLogger("localcloud.cross_account_events")
 
@@ -37,16 +37,6 @@ def bus_arn_parts(arn: str) -> tuple[str, str, str] | None:
     if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("event-bus/"):
         return None
     return parts[4], parts[3], parts[5].split("/", 1)[1]
-
-
-def policy_allows(bus_name: str, bus_arn: str, sender_account: str) -> bool:
-    """Call inside the bus owner's request scope."""
-    return bus_policy.allows(
-        seams.events.bus_policy(bus_name),
-        sender_account=sender_account,
-        bus_arn=bus_arn,
-        organization_id=seams.organizations.organization_of(sender_account),
-    )
 
 
 # --- a rule's target is a bus in another account or region -------------------------
@@ -72,10 +62,6 @@ def forward(spec, event: dict, rule: dict, event_path, target_input_payload=None
         if not seams.events.bus_exists(bus_name):
             logger.warning("rule %s: target bus %s does not exist: event %s not delivered",
                            rule_name, target_arn, event.get("EventId"))
-            return
-        if account != sender_account and not policy_allows(bus_name, target_arn, sender_account):
-            logger.warning("rule %s: bus policy of %s does not allow account %s to put events: event %s not delivered",
-                           rule_name, target_arn, sender_account, event.get("EventId"))
             return
         forwarded = dict(event)
         forwarded.update({

@@ -16,9 +16,10 @@ What ministack 1.5.33 does differently, and AWS's answer:
   (test_put_event_with_too_big_detail; the limit is 1 MB since 2026-01-29:
   https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html,
   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html);
-* an entry for a bus of another account in this region (its ARN) is checked against
-  that bus's policy: AccessDeniedException unless the policy allows the sender; a bus
-  that does not exist has no policy, so it is refused the same way.
+* each entry is authorized on its own bus for the caller (localcloud.auth: the caller's
+  identity policy, and for a bus of another account in this region, that bus's policy):
+  AccessDeniedException unless allowed; another account's bus that does not exist has no
+  policy, so it is refused the same way.
 
 The default bus exists in every account and region (ministack creates it lazily).
 """
@@ -29,9 +30,9 @@ import json
 import time
 from datetime import datetime
 
-from localcloud import seams
+from localcloud import auth, seams
 from localcloud.extension import Extension
-from localcloud.services.events.cross_account import bus_arn_parts, policy_allows
+from localcloud.services.events.cross_account import bus_arn_parts
 
 MAX_REQUEST_ENTRIES_BYTES = 1_048_576
 TIME_FIELD_BYTES = 14
@@ -81,21 +82,14 @@ def entry_error(entry: dict) -> dict | None:
     return None
 
 
-def access_denied(sender_account: str, bus_arn: str) -> dict:
-    return {
-        "ErrorCode": "AccessDeniedException",
-        "ErrorMessage": f"User: arn:aws:iam::{sender_account}:root is not authorized to perform: events:PutEvents "
-                        f"on resource: {bus_arn} because no resource-based policy allows the events:PutEvents action",
-    }
-
-
 def put(entry: dict, sender_account: str, owner: tuple[str, str], bus_name: str, bus_arn: str | None) -> dict:
-    """Put one valid entry on ``bus_name`` of ``owner`` (account, region)."""
+    """Put one valid entry on ``bus_name`` of ``owner`` (account, region), if the caller may."""
     account, region = owner
+    decision = auth.decide_for_acting("events:PutEvents", bus_arn or f"arn:aws:events:{region}:{account}:event-bus/"
+                                                                     f"{bus_name}")
+    if not decision.allowed:
+        return {"ErrorCode": "AccessDeniedException", "ErrorMessage": decision.message}
     with seams.request_scope(account, region):
-        foreign = account != sender_account
-        if foreign and not (seams.events.bus_exists(bus_name) and policy_allows(bus_name, bus_arn, sender_account)):
-            return access_denied(sender_account, bus_arn)
         event_id = seams.new_id()
         if bus_name == "default":
             seams.events.ensure_default_bus()

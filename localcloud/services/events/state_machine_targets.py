@@ -7,7 +7,7 @@ What ministack 1.5.33 does differently, and AWS's behaviour:
   ``name.startswith(EventId)``); here ``<event id>_<uuid>``, unique per delivery;
   ministack gives a bare UUID;
 * EventBridge starts the execution as the target's role (``states:StartExecution`` on
-  the state machine; localcloud.auth decides);
+  the state machine; ``target_roles`` asks localcloud.auth before every rule target);
 * a start the target refuses (input over 256 KiB, no such state machine, no permission)
   is not retried and goes to the target's dead-letter queue, the event (what the target
   would have received) as the message body with RULE_ARN, TARGET_ARN, ERROR_CODE and ERROR_MESSAGE attributes
@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextvars
 import logging
 
-from localcloud import auth, seams
+from localcloud import seams
 from localcloud.extension import Extension
+from localcloud.services.events import target_roles
 
 logger = logging.getLogger("localcloud.events.state_machine_targets")
 
@@ -35,27 +36,8 @@ def execution_name(event_id: str) -> str:
 
 
 def _dead_letter(target: dict, rule: dict, event: dict, payload: str, code: str, message: str) -> None:
-    queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
-    if not queue_arn:
-        logger.warning("rule %s: state machine %s did not start (%s: %s); no dead-letter queue, event %s dropped",
-                       rule.get("Name"), target.get("Arn"), code, message, event.get("EventId"))
-        return
-    parts = queue_arn.split(":")
-    attributes = {"RULE_ARN": rule.get("Arn", ""), "TARGET_ARN": target.get("Arn", ""), "ERROR_CODE": code,
-                  "ERROR_MESSAGE": message, "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts", "RETRY_ATTEMPTS": "0"}
-    with seams.request_scope(parts[4], parts[3]):  # delivery may run on the event loop: in-process, synchronous
-        url = seams.sqs.queue_url_for_arn(queue_arn)
-        if url is None:
-            logger.warning("rule %s: dead-letter queue %s does not exist", rule.get("Name"), queue_arn)
-            return
-        try:
-            seams.sqs.action("SendMessage")({
-                "QueueUrl": url, "MessageBody": payload,
-                "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
-            }, url)
-        except seams.sqs.error_type() as error:
-            logger.warning("rule %s: dead-lettering event %s failed: %s", rule.get("Name"), event.get("EventId"),
-                           seams.sqs.error_fields(error))
+    target_roles.dead_letter(target, event, rule, code, message, payload,
+                             EXHAUSTED_RETRY_CONDITION="MaximumRetryAttempts", RETRY_ATTEMPTS="0")
 
 
 def start(arn: str, payload: str) -> None:
@@ -63,13 +45,7 @@ def start(arn: str, payload: str) -> None:
     request = {"stateMachineArn": arn, "input": payload}
     if event.get("EventId"):
         request["name"] = execution_name(event["EventId"])
-    role = target.get("RoleArn")
-    if role:
-        try:
-            auth.require(role, "states:StartExecution", arn, **{"aws:SourceArn": rule.get("Arn", "")})
-        except auth.AccessDenied as denied:
-            _dead_letter(target, rule, event, payload, denied.code, denied.message)
-            return
+    # (as the target's role: target_roles asked before the delivery reached here)
     status, body = seams.states.start_execution(request)
     if status >= 400:
         _dead_letter(target, rule, event, payload, body.get("__type", "ValidationException"), body.get("message", ""))

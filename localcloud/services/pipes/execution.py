@@ -78,7 +78,7 @@ def _enrichment_stage(definition: dict, events: list, log: ExecutionLog) -> list
     log.step("EnrichmentInvocationStarted", "TRACE")
     try:
         permissions.require(definition, permissions.invoke_action(kind, {"InvocationType": "REQUEST_RESPONSE"}), arn)
-        result = _invoke_enrichment(kind, arn, parameters, events, payloads)
+        result = _invoke_enrichment(kind, arn, parameters, events, payloads, definition.get("RoleArn", ""))
     except permissions.AccessDenied as denied:
         result = _denied(denied, kind, arn)
     if not result.ok:
@@ -100,11 +100,12 @@ def enrichment_events(answer) -> list:
     return [] if answer in (None, "", {}) else [answer]
 
 
-def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payloads: list[str]) -> Result:
+def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payloads: list[str],
+                       principal: str) -> Result:
     if kind == "lambda":
-        return invoke.lambda_function(arn, targets.as_json_array(payloads))
+        return invoke.lambda_function(arn, targets.as_json_array(payloads), principal=principal)
     if kind == "states":
-        return invoke.state_machine(arn, targets.as_json_array(payloads), synchronous=True)
+        return invoke.state_machine(arn, targets.as_json_array(payloads), synchronous=True, principal=principal)
     outputs, requests, responses = [], [], []
     for event, payload in zip(events, payloads):
         result = invoke.http(kind, arn, parameters.get("HttpParameters") or {}, payload, event)

@@ -55,9 +55,9 @@ def item_failures_of(response) -> list | None:
     return None
 
 
-def lambda_function(arn: str, payload: str, synchronous: bool = True) -> Result:
+def lambda_function(arn: str, payload: str, synchronous: bool = True, *, principal: str) -> Result:
     status, function_error, body = seams.awslambda.invoke_for_result(
-        arn, payload, "RequestResponse" if synchronous else "Event")
+        arn, payload, "RequestResponse" if synchronous else "Event", principal=principal)
     answer = _parse(body)
     if status >= 300:
         message = answer.get("message") or answer.get("Message") if isinstance(answer, dict) else str(answer)
@@ -72,11 +72,12 @@ def lambda_function(arn: str, payload: str, synchronous: bool = True) -> Result:
                   item_failures=item_failures_of(answer))
 
 
-def state_machine(arn: str, payload: str, synchronous: bool) -> Result:
+def state_machine(arn: str, payload: str, synchronous: bool, *, principal: str) -> Result:
     account, region = arn.split(":")[4], arn.split(":")[3]
     action = "StartSyncExecution" if synchronous else "StartExecution"
     status, body = seams.call_json_api_sync("states", action, account, region, {"stateMachineArn": arn,
-                                                                                   "input": payload})
+                                                                                   "input": payload},
+                                            principal=principal)
     if status >= 400:
         return Result(False, request=payload, raw_response=body, error=error_detail(
             body.get("message") or body.get("Message") or str(body), status=status, service="states",

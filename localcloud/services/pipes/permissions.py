@@ -22,9 +22,13 @@ AccessDenied = auth.AccessDenied
 
 
 def require(definition: dict, actions: tuple[str, ...] | str, resource: str) -> None:
-    """Raise :class:`AccessDenied` unless the pipe's role may do every one of ``actions``."""
+    """Raise :class:`AccessDenied` unless Pipes may assume the pipe's role (its trust
+    policy) and the role may do every one of ``actions``."""
+    pipe = definition.get("Arn", "")
+    role = auth.acting_role("pipes.amazonaws.com", definition.get("RoleArn", ""),
+                            **{"aws:SourceArn": pipe, "aws:SourceAccount": pipe.split(":")[4] if pipe.count(":") > 4 else ""})
     for action in (actions,) if isinstance(actions, str) else actions:
-        auth.require(definition.get("RoleArn", ""), action, resource, **{"aws:SourceArn": definition.get("Arn", "")})
+        auth.require(role, action, resource, **{"aws:SourceArn": pipe})
 
 
 def invoke_action(kind: str, parameters: dict | None = None) -> str:

@@ -166,7 +166,8 @@ def _to_firehose(definition: dict, destination: dict, records: list[dict]) -> No
 
     seams.call_json_api_sync("firehose", "PutRecordBatch", account, region, {
         "DeliveryStreamName": arn.split("/")[-1],
-        "Records": [{"Data": base64.b64encode((json.dumps(r) + "\n").encode()).decode()} for r in records]})
+        "Records": [{"Data": base64.b64encode((json.dumps(r) + "\n").encode()).decode()} for r in records]},
+        principal=definition.get("RoleArn", ""))
 
 
 def _to_s3(definition: dict, destination: dict, records: list[dict]) -> None:
@@ -177,6 +178,6 @@ def _to_s3(definition: dict, destination: dict, records: list[dict]) -> None:
     region = definition["Arn"].split(":")[3]
     body = "".join(json.dumps(r) + "\n" for r in records).encode()
     headers = {"content-type": "application/json", "host": "s3.amazonaws.com",
-               "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/s3/aws4_request, "
-                                "SignedHeaders=host, Signature=0"}
-    seams.call_handler_sync("s3", account, region, "PUT", f"/{bucket}/{key}", headers, body)
+               "authorization": f"AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/s3/aws4_request"}
+    seams.call_handler_sync("s3", account, region, "PUT", f"/{bucket}/{key}", headers, body,
+                            principal=definition.get("RoleArn", ""))

@@ -37,7 +37,8 @@ def _batched(definition: dict, events: list, payloads: list[str], service: str, 
     failed, requests, responses, errors = set(), [], [], []
     for chunk in _chunks(TARGET_MAX_BATCH[kind_of(arn)], len(payloads)):
         request = build([events[i] for i in chunk], [payloads[i] for i in chunk])
-        status, body = seams.call_json_api_sync(service, action, account, region, request)
+        status, body = seams.call_json_api_sync(service, action, account, region, request,
+                                                principal=definition.get("RoleArn", ""))
         requests.append(request)
         responses.append(body)
         if status >= 400:
@@ -130,7 +131,8 @@ def _log_group(definition: dict, events: list, payloads: list[str]) -> Result:
     if not parameters.get("LogStreamName"):  # the pipe's own stream, made on first use
         account, region = _scope(definition["Target"])
         seams.call_json_api_sync("logs", "CreateLogStream", account, region,
-                                 {"logGroupName": group, "logStreamName": definition["Name"]})
+                                 {"logGroupName": group, "logStreamName": definition["Name"]},
+                                 principal=definition.get("RoleArn", ""))
     return _batched(definition, events, payloads, "logs", "PutLogEvents", build, lambda body, n: [])
 
 
@@ -140,7 +142,8 @@ def _topic(definition: dict, events: list, payloads: list[str]) -> Result:
     failed, errors = set(), []
     for index, payload in enumerate(payloads):
         status, body = seams.call_query_api_sync("sns", "Publish", account, region,
-                                                 {"TopicArn": arn, "Message": payload})
+                                                 {"TopicArn": arn, "Message": payload},
+                                                 principal=definition.get("RoleArn", ""))
         if status >= 400:
             failed.add(index)
             errors.append(error_detail(body.decode("utf-8", "replace")[:512], status=status, service="sns",
@@ -151,13 +154,15 @@ def _topic(definition: dict, events: list, payloads: list[str]) -> Result:
 def _lambda(definition: dict, events: list, payloads: list[str]) -> Result:
     parameters = (definition.get("TargetParameters") or {}).get("LambdaFunctionParameters") or {}
     synchronous = parameters.get("InvocationType", "REQUEST_RESPONSE") == "REQUEST_RESPONSE"
-    return invoke.lambda_function(definition["Target"], as_json_array(payloads), synchronous)
+    return invoke.lambda_function(definition["Target"], as_json_array(payloads), synchronous,
+                                  principal=definition.get("RoleArn", ""))
 
 
 def _state_machine(definition: dict, events: list, payloads: list[str]) -> Result:
     parameters = (definition.get("TargetParameters") or {}).get("StepFunctionStateMachineParameters") or {}
     synchronous = parameters.get("InvocationType", "FIRE_AND_FORGET") == "REQUEST_RESPONSE"
-    return invoke.state_machine(definition["Target"], as_json_array(payloads), synchronous)
+    return invoke.state_machine(definition["Target"], as_json_array(payloads), synchronous,
+                                principal=definition.get("RoleArn", ""))
 
 
 def _http(definition: dict, events: list, payloads: list[str]) -> Result:

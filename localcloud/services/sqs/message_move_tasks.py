@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import threading
@@ -77,6 +78,16 @@ def _count(url: str, account: str, region: str, call) -> int:
     return int((found.get("Attributes") or {}).get("ApproximateNumberOfMessages", 0))
 
 
+def _as(principal: str):
+    """SQS's own calls in-process, made as ``principal`` (the task's caller; the account's root
+    for the lookups behind an API call already authorized)."""
+    return functools.partial(seams.call_json_api_sync, principal=principal)
+
+
+def _root() -> str:
+    return f"arn:aws:iam::{seams.current_account()}:root"
+
+
 def _handle(token: str) -> str:
     return base64.b64encode(token.encode()).decode()
 
@@ -96,7 +107,7 @@ def _start(request: dict, principal: str) -> dict:
     source = request.get("SourceArn", "")
     destination = request.get("DestinationArn")
     rate = request.get("MaxNumberOfMessagesPerSecond")
-    call = seams.call_json_api_sync
+    call = _as(principal)
     source_url = _queue_url(source, call)
     if not source_url:
         raise _Refused("ResourceNotFoundException",
@@ -131,7 +142,7 @@ def _start(request: dict, principal: str) -> dict:
 
 
 def _move(task: dict, source_url: str, account: str, region: str) -> None:
-    call = seams.call_json_api_sync
+    call = _as(task["principal"])
     urls: dict[str, str | None] = {}
     try:
         while not task["cancel"] and task["ApproximateNumberOfMessagesMoved"] < task["ApproximateNumberOfMessagesToMove"]:
@@ -183,7 +194,7 @@ def _send_then_delete(message: dict, target_url: str, target_arn: str, source_ur
 
 def _list(request: dict) -> dict:
     source = request.get("SourceArn", "")
-    if not _queue_url(source, seams.call_json_api_sync):
+    if not _queue_url(source, _as(_root())):
         raise _Refused("ResourceNotFoundException",
                        "The resource that you specified for the SourceArn parameter doesn't exist.", 404)
     limit = int(request.get("MaxResults", 1))
@@ -197,7 +208,7 @@ def _cancel(request: dict) -> dict:
         source = decoded["sourceArn"]
     except (ValueError, KeyError, TypeError):
         raise _Refused("InvalidParameterValue", "Value for parameter TaskHandle is invalid.") from None
-    if not _queue_url(source, seams.call_json_api_sync):
+    if not _queue_url(source, _as(_root())):
         raise _Refused("ResourceNotFoundException",
                        "The resource that you specified for the SourceArn parameter doesn't exist.", 404)
     with _lock:
@@ -211,7 +222,7 @@ def _cancel(request: dict) -> dict:
 
 def _sources(request: dict) -> dict:
     url = request.get("QueueUrl", "")
-    call = seams.call_json_api_sync
+    call = _as(_root())
     account, region = seams.current_account(), seams.current_region()
     status, found = call("sqs", "GetQueueAttributes", account, region, {"QueueUrl": url, "AttributeNames": ["QueueArn"]})
     if status >= 400:
@@ -239,7 +250,8 @@ def _wrap_sqs_handler(original, serving: frozenset):
             request = json.loads(body) if body else {}
         except ValueError:
             request = {}
-        principal = f"arn:aws:iam::{seams.current_account()}:root"
+        caller = seams.acting()  # who called StartMessageMoveTask: the task moves messages as it
+        principal = caller.arn if isinstance(caller, auth.Caller) else (caller or _root())
         operation = _OPERATIONS[action] or (lambda r: _start(r, principal))
         try:
             # The operations call SQS in-process and wait for it: off the event loop (the

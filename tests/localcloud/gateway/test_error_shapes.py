@@ -25,8 +25,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from ..conftest import ACCOUNT_A, REGION
+from ..conftest import sigv4_headers
 
+LOG_WRITES = {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+              "Resource": "*"}  # the AWSLambdaBasicExecutionRole grant
 SERIALIZATION = "com.amazon.coral.service#SerializationException"
 NOT_AN_OBJECT = [b"{", b"not json", b'{"a":', b"\xff\xfe", b"[1, 2]", b'"text"', b"123", b"null", b"{} trailing"]
 AWS_JSON_SERVICES = {
@@ -41,13 +43,11 @@ AWS_JSON_SERVICES = {
 }
 
 
-def signed(service: str) -> str:
-    return f"AWS4-HMAC-SHA256 Credential={ACCOUNT_A}/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, " \
-           "Signature=0"
-
-
-def call(localcloud, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", urlparse(localcloud.endpoint).port, timeout=60)
+def call(localcloud, method: str, path: str, body: bytes, headers: dict, signing: str) -> tuple[int, dict, bytes]:
+    """``method path`` with ``body``, signed for the ``signing`` service as account A's root."""
+    port = urlparse(localcloud.endpoint).port
+    headers = sigv4_headers(method, f"http://127.0.0.1:{port}{path}", body, signing, headers)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
@@ -66,7 +66,7 @@ def assert_no_python(body: bytes) -> None:
 def test_aws_json_body_that_is_not_an_object_is_a_serialization_exception(localcloud, service, body):
     signing, target, content_type = AWS_JSON_SERVICES[service]
     status, _headers, response = call(localcloud, "POST", "/", body, {
-        "content-type": content_type, "x-amz-target": target, "authorization": signed(signing)})
+        "content-type": content_type, "x-amz-target": target}, signing)
     assert status == 400, response[:300]
     assert json.loads(response)["__type"] == SERIALIZATION
 
@@ -87,7 +87,7 @@ def test_aws_json_member_of_the_wrong_type_is_a_serialization_exception(localclo
     """Where ministack's handler fails on such a body (it accepts some that AWS refuses)."""
     signing, _target, content_type = AWS_JSON_SERVICES[service]
     status, _headers, response = call(localcloud, "POST", "/", json.dumps(document).encode(), {
-        "content-type": content_type, "x-amz-target": target, "authorization": signed(signing)})
+        "content-type": content_type, "x-amz-target": target}, signing)
     assert status == 400, response[:300]
     assert json.loads(response) == {"__type": SERIALIZATION, "Message": message}
 
@@ -123,7 +123,7 @@ def test_rest_json_malformed_body_is_a_serialization_exception_and_creates_nothi
     signing, method, path = REST_JSON_CALLS[operation]
     apis_before = len(aws("apigatewayv2").get_apis()["Items"])
     status, headers, response = call(localcloud, method, path, body, {
-        "content-type": "application/json", "authorization": signed(signing)})
+        "content-type": "application/json"}, signing)
     assert status == 400, response[:300]
     assert headers["x-amzn-errortype"] == "SerializationException"
     assert_no_python(response)
@@ -131,15 +131,15 @@ def test_rest_json_malformed_body_is_a_serialization_exception_and_creates_nothi
     assert "malformed-pipe" not in [p["Name"] for p in aws("pipes").list_pipes()["Pipes"]]
 
 
-def test_lambda_invoke_with_a_payload_that_is_not_json(localcloud, aws, unique):
+def test_lambda_invoke_with_a_payload_that_is_not_json(localcloud, aws, unique, role):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("handler.py", "def handler(event, context):\n    return event\n")
     name = unique("not-json")
-    aws("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT_A}:role/r",
+    aws("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=role("lambda.amazonaws.com", [LOG_WRITES]),
                                   Handler="handler.handler", Code={"ZipFile": archive.getvalue()})
     status, headers, response = call(localcloud, "POST", f"/2015-03-31/functions/{name}/invocations",
-                                     b"{not json", {"authorization": signed("lambda")})
+                                     b"{not json", {}, "lambda")
     assert status == 400, response[:300]
     assert headers["x-amzn-errortype"] == "InvalidRequestContentException"
 
@@ -151,7 +151,7 @@ def test_lambda_invoke_with_a_payload_that_is_not_json(localcloud, aws, unique):
 ])
 def test_query_protocol_malformed_body_gets_an_error_response(localcloud, service, body):
     status, headers, response = call(localcloud, "POST", "/", body, {
-        "content-type": "application/x-www-form-urlencoded", "authorization": signed(service)})
+        "content-type": "application/x-www-form-urlencoded"}, service)
     assert 400 <= status < 500, response[:300]
     assert response.lstrip().startswith(b"<ErrorResponse") and b"<Type>Sender</Type>" in response, response[:300]
 
@@ -163,7 +163,7 @@ def test_s3_malformed_xml(localcloud, aws, unique, subresource, method, body):
     bucket = unique("xml")
     aws("s3").create_bucket(Bucket=bucket)
     status, _headers, response = call(localcloud, method, f"/{bucket}?{subresource}", body, {
-        "content-type": "application/xml", "authorization": signed("s3")})
+        "content-type": "application/xml"}, "s3")
     assert status == 400, response[:300]
     assert b"<Code>MalformedXML</Code>" in response
 
@@ -172,7 +172,7 @@ def test_s3_bucket_policy_that_is_not_json(localcloud, aws, unique):
     bucket = unique("policy")
     aws("s3").create_bucket(Bucket=bucket)
     status, _headers, response = call(localcloud, "PUT", f"/{bucket}?policy", b"[1]", {
-        "content-type": "application/json", "authorization": signed("s3")})
+        "content-type": "application/json"}, "s3")
     assert status == 400, response[:300]
     assert b"<Code>MalformedPolicy</Code>" in response
     with pytest.raises(aws("s3").exceptions.ClientError):

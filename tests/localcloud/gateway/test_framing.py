@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from ..conftest import ACCOUNT_A, REGION, own_local_cloud
+from ..conftest import ACCOUNT_A, REGION, allow, create_role, own_local_cloud, sigv4_headers
 from .wire import exchange, status_of
 
 READ_TIMEOUT_S = 2
@@ -40,18 +40,19 @@ def client(endpoint: str, service: str):
 class Target:
     """Where a raw request goes, and the queue that shows whether anything was delivered."""
 
-    def __init__(self, name: str, port: int, queue_url: str, path: str, headers: dict, body_of):
+    def __init__(self, name: str, port: int, queue_url: str, path: str, headers_of, body_of):
         self.name, self.port, self.queue_url, self.path = name, port, queue_url, path
-        self.headers, self.body_of = headers, body_of
+        self.headers_of, self.body_of = headers_of, body_of
 
-    def head(self, framing: str, extra: str = "") -> bytes:
+    def head(self, framing: str, extra: str = "", body: bytes = b"") -> bytes:
+        """The request's head; a signed target signs ``body`` (refused framing never gets that far)."""
         lines = [f"POST {self.path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}",
-                 *(f"{k}: {v}" for k, v in self.headers.items()), framing]
+                 *(f"{k}: {v}" for k, v in self.headers_of(self.path, body).items()), framing]
         return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
     def request(self, text: str, extra: str = "") -> bytes:
         body = self.body_of(text)
-        return self.head(f"Content-Length: {len(body)}", extra) + body
+        return self.head(f"Content-Length: {len(body)}", extra, body) + body
 
 
 @pytest.fixture(scope="module", params=["http_api", "aws_api"])
@@ -60,6 +61,8 @@ def target(request, cloud) -> Target:
     sqs = client(endpoint, "sqs")
     queue_url = sqs.create_queue(QueueName=f"framing-{request.param}")["QueueUrl"]
     if request.param == "http_api":
+        create_role(client(endpoint, "iam"), ROLE.rsplit("/", 1)[-1], ["apigateway.amazonaws.com"],
+                    [allow("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT_A}:framing-http_api")])
         gw = client(endpoint, "apigatewayv2")
         api_id = gw.create_api(Name="framing", ProtocolType="HTTP")["ApiId"]
         gw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
@@ -69,11 +72,10 @@ def target(request, cloud) -> Target:
             RequestParameters={"QueueUrl": queue_url, "MessageBody": "$request.body"})["IntegrationId"]
         gw.create_route(ApiId=api_id, RouteKey="POST /", Target=f"integrations/{integration}")
         return Target("http_api", port, queue_url, f"/_aws/execute-api/{api_id}/",
-                      {"Content-Type": "application/json"}, lambda text: text.encode())
-    return Target("aws_api", port, queue_url, "/", {
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage",
-        "Authorization": f"AWS4-HMAC-SHA256 Credential={ACCOUNT_A}/20260101/{REGION}/sqs/aws4_request, "
-                         "SignedHeaders=host, Signature=0"},
+                      lambda _path, _body: {"Content-Type": "application/json"}, lambda text: text.encode())
+    return Target("aws_api", port, queue_url, "/", lambda path, body: sigv4_headers(
+        "POST", f"http://127.0.0.1:{port}{path}", body, "sqs",
+        {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"}),
         lambda text: json.dumps({"QueueUrl": queue_url, "MessageBody": text}).encode())
 
 
@@ -96,27 +98,27 @@ def assert_refused(response: bytes, closed: bool, status: int, target: Target, e
 def test_content_length_shorter_than_the_body_with_connection_close(cloud, target):
     # The declared length covers a complete, deliverable body; what follows it is not a request.
     prefix = target.body_of('{"amount": 1}')
-    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(prefix)}", "Connection: close\r\n")
-                                              + prefix + b' {"smuggled": true}'])
+    head = target.head(f"Content-Length: {len(prefix)}", "Connection: close\r\n", prefix)
+    response, closed = exchange(target.port, [head + prefix + b' {"smuggled": true}'])
     assert_refused(response, closed, 400, target, cloud[0])
 
 
 def test_content_length_shorter_than_the_body_on_a_kept_alive_connection(cloud, target):
     prefix = target.body_of('{"amount": 2}')
-    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(prefix)}") + prefix
+    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(prefix)}", "", prefix) + prefix
                                               + b'"amount": 3}'])
     assert_refused(response, closed, 400, target, cloud[0])
 
 
 def test_content_length_longer_than_the_body_times_out(cloud, target):
     body = target.body_of('{"amount": 4}')
-    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(body) + 50}") + body])
+    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(body) + 50}", "", body) + body])
     assert_refused(response, closed, 408, target, cloud[0])
 
 
 def test_content_length_longer_than_the_body_then_the_client_stops_sending(cloud, target):
     body = target.body_of('{"amount": 5}')
-    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(body) + 50}") + body],
+    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(body) + 50}", "", body) + body],
                                 half_close=True)
     assert_refused(response, closed, 400, target, cloud[0])
 
@@ -147,7 +149,7 @@ def test_truncated_chunked_body_times_out(cloud, target):
 def test_a_body_that_trickles_in_is_timed_out_while_bytes_still_arrive(cloud, target):
     body = target.body_of('{"amount": 10, "padding": "................"}')
     started = time.monotonic()
-    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(body)}")]
+    response, closed = exchange(target.port, [target.head(f"Content-Length: {len(body)}", "", body)]
                                 + [body[i:i + 1] for i in range(len(body))], pause=0.5)
     assert_refused(response, closed, 408, target, cloud[0])
     # Refused at the deadline, long before the last byte would have been sent.

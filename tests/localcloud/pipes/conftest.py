@@ -11,10 +11,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ..conftest import ACCOUNT_A, queue_arn, wait_for
+from ..conftest import ACCOUNT_A, allow, create_role, queue_arn, wait_for
 
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def roles_the_tests_name(aws):
+    """The roles the functions, state machines and delivery streams of these tests name
+    (strict IAM refuses a role that does not exist, and acts as the one that does)."""
+    iam = aws("iam")
+    create_role(iam, "fn", ["lambda.amazonaws.com"], [
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"arn:aws:logs:*:{ACCOUNT_A}:log-group:/aws/lambda/*")])
+    create_role(iam, "sm", ["states.amazonaws.com"], [
+        allow("lambda:InvokeFunction", f"arn:aws:lambda:*:{ACCOUNT_A}:function:*")])
+    create_role(iam, "fh", ["firehose.amazonaws.com"], [allow(["s3:PutObject", "s3:GetBucketLocation"], "*")])
 
 
 @pytest.fixture

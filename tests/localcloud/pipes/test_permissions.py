@@ -60,4 +60,12 @@ def test_a_denied_enrichment_call_fails_the_batch(monkeypatch):
 def test_allowed_calls_ask_the_documented_actions(monkeypatch):
     failed, _written, asked, delivered = _run(monkeypatch, _definition(), "none")
     assert failed == [] and len(delivered) == 1
-    assert asked == [(ROLE, "sqs:SendMessage", TARGET)]
+    # Pipes assumes the role (its trust policy must let pipes.amazonaws.com), then acts as it
+    assert asked == [("pipes.amazonaws.com", "sts:AssumeRole", ROLE), (ROLE, "sqs:SendMessage", TARGET)]
+
+
+def test_a_role_that_does_not_trust_pipes_is_refused(monkeypatch):
+    failed, written, asked, delivered = _run(monkeypatch, _definition(), "sts:AssumeRole")
+    assert failed == [RECORD] and delivered == []
+    assert asked == [("pipes.amazonaws.com", "sts:AssumeRole", ROLE)]
+    assert "sts:AssumeRole" in written[0]["error"]["message"]

@@ -10,12 +10,25 @@ import zipfile
 
 import pytest
 
-from ..conftest import ACCOUNT_A, REGION, drain, queue_arn, queue_depth, wait_for
+from ..conftest import ACCOUNT_A, REGION, allow, create_role, drain, queue_arn, queue_depth, wait_for
 from ..test_cfn_events import failure_reasons, wait_stack
 
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/pipe-role"
 SOURCE = "com.example.pipe"
 DETAIL_TYPE = "TransactionQueued"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pipe_role(aws):
+    """The role the pipes of this module act as (and their functions and state machines)."""
+    create_role(aws("iam"), ROLE.rsplit("/", 1)[-1], ["pipes.amazonaws.com", "lambda.amazonaws.com",
+                                                       "states.amazonaws.com"], [
+        allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+              f"arn:aws:sqs:*:{ACCOUNT_A}:*"),
+        allow("events:PutEvents", f"arn:aws:events:*:{ACCOUNT_A}:event-bus/*"),
+        allow("lambda:InvokeFunction", f"arn:aws:lambda:*:{ACCOUNT_A}:function:*"),
+        allow(["states:StartExecution", "states:StartSyncExecution"], f"arn:aws:states:*:{ACCOUNT_A}:stateMachine:*"),
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"arn:aws:logs:*:{ACCOUNT_A}:log-group:*")])
 
 
 @pytest.fixture

@@ -68,8 +68,8 @@ def shard(monkeypatch):
         Shard.clock[0] += 30  # every attempt takes half a minute
         return list(records) if Shard.fail else []
 
-    def send(service, action, account, region, payload):
-        assert (service, action) == ("sqs", "SendMessage")
+    def send(service, action, account, region, payload, principal=""):
+        assert (service, action, principal) == ("sqs", "SendMessage", _definition()["RoleArn"])  # as the pipe's role
         Shard.dead_letters.append(json.loads(payload["MessageBody"]))
         return 200, {}
 

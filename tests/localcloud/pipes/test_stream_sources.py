@@ -13,7 +13,7 @@ import base64
 import json
 import time
 
-from ..conftest import drain, wait_for
+from ..conftest import allow_service_to_send, drain, wait_for
 from .conftest import wait_state
 
 
@@ -164,6 +164,7 @@ def test_dynamodb_stream_dead_letters_to_an_sns_topic(aws, unique, queue, functi
     table, stream_arn = _ddb_stream(aws, unique)
     topic = sns.create_topic(Name=unique("ddb-dlq"))["TopicArn"]
     seen_url, seen_arn = queue("ddb-dlq-seen")
+    allow_service_to_send(sqs, seen_url, "sns.amazonaws.com", topic)  # SNS may deliver to the queue
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=seen_arn, Attributes={"RawMessageDelivery": "true"})
     target = function(ALWAYS_FAILS)
     role = pipe_role({"dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator,dynamodb:ListStreams":

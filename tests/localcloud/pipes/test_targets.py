@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..conftest import ACCOUNT_A, REGION, drain, queue_depth, wait_for
+from ..conftest import ACCOUNT_A, REGION, allow_service_to_send, drain, queue_depth, wait_for
 from .conftest import sqs_source_grants
 from .test_enrichment import rest_api_to
 
@@ -26,6 +26,7 @@ def test_sns_target_publishes_each_record(aws, unique, queue, pipe_role):
     sqs, sns = aws("sqs"), aws("sns")
     (source_url, source_arn), (seen_url, seen_arn) = queue("tgt-sns-src"), queue("tgt-sns-seen")
     topic = sns.create_topic(Name=unique("tgt-topic"))["TopicArn"]
+    allow_service_to_send(sqs, seen_url, "sns.amazonaws.com", topic)
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=seen_arn, Attributes={"RawMessageDelivery": "true"})
     _pipe(aws, unique, pipe_role, source_arn, topic, {"sns:Publish": topic},
           TargetParameters={"InputTemplate": '{"id": <$.body.id>}'})

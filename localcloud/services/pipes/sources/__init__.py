@@ -41,7 +41,8 @@ def standard_workflow_reason(definition: dict) -> str:
         if kind_of(arn) == "states":
             account, region = arn.split(":")[4], arn.split(":")[3]
             status, described = seams.call_json_api_sync("states", "DescribeStateMachine", account, region,
-                                                         {"stateMachineArn": arn})
+                                                         {"stateMachineArn": arn},
+                                                         principal=f"arn:aws:iam::{account}:root")  # Pipes' own check
             if status < 400 and described.get("type") == "STANDARD":
                 return (f"A Step Functions standard workflow cannot be used as the pipe's {role} when invoked "
                         "synchronously; only EXPRESS workflows are supported.")

@@ -44,7 +44,7 @@ def _call(definition: dict, action: str, payload: dict) -> tuple[int, dict]:
     source = definition["Source"]
     service = "kinesis" if kind_of(source) == "kinesis" else "dynamodbstreams"
     account, region = _scope(source)
-    return seams.call_json_api_sync(service, action, account, region, payload)
+    return seams.call_json_api_sync(service, action, account, region, payload, principal=definition.get("RoleArn", ""))
 
 
 def _shards(definition: dict) -> list[str] | None:
@@ -269,10 +269,12 @@ def _dead_letter(definition: dict, shard_id: str, records: list[dict], condition
             permissions.require(definition, "sqs:SendMessage", target)
             queue_url = seams.sqs.queue_url_for_arn(target)
             seams.call_json_api_sync("sqs", "SendMessage", account, region,
-                                     {"QueueUrl": queue_url, "MessageBody": message})
+                                     {"QueueUrl": queue_url, "MessageBody": message},
+                                     principal=definition.get("RoleArn", ""))
         else:
             permissions.require(definition, "sns:Publish", target)
-            seams.call_query_api_sync("sns", "Publish", account, region, {"TopicArn": target, "Message": message})
+            seams.call_query_api_sync("sns", "Publish", account, region, {"TopicArn": target, "Message": message},
+                                      principal=definition.get("RoleArn", ""))
     except permissions.AccessDenied as denied:
         logger.warning("pipe %s: cannot write to its dead-letter queue: %s", definition["Name"], denied.message)
 
