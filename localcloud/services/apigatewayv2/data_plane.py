@@ -25,8 +25,6 @@ from localcloud.services.apigatewayv2.subtypes import SUBTYPES, MappingError, aw
 
 logger = logging.getLogger("localcloud.http_api")
 
-# API Gateway's own limit for an HTTP API request body.
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 # Access-log streams already created (one a stage a day): not re-created on every request.
 _access_log_streams: set[tuple[str, str, str, str]] = set()
 
@@ -37,20 +35,11 @@ def _json_response(status: int, document: dict, request_id: str) -> tuple[int, l
                     (b"apigw-requestid", request_id.encode())], body
 
 
-async def _read_body(receive, limit: int) -> tuple[bytes, bool] | None:
-    """(body, too large); None when the client went away. Past ``limit`` the rest is
-    drained, not kept."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks), size > limit
+async def _whole_body(receive) -> bytes | None:
+    """The request's body; None when the client went away. The gateway has read it whole
+    within API Gateway's 10 MB (413 past it) before any data plane sees the request."""
+    message = await receive()
+    return None if message["type"] == "http.disconnect" else message.get("body", b"")
 
 
 def _query_parameters(scope: dict) -> dict[str, str]:
@@ -108,12 +97,9 @@ async def serve_request(scope, receive, send) -> bool:
     integration_id = route.get("target", "").replace("integrations/", "").split("/")[-1]
     definition = captured(account, region, api_id, integration_id)
     authorization = (route.get("authorizationType") or "NONE").upper()
-    received = await _read_body(receive, MAX_PAYLOAD_BYTES)
-    if received is None:
+    body = await _whole_body(receive)
+    if body is None:
         return True
-    body, too_large = received
-    if too_large:
-        return await respond(413, {"message": "Request Entity Too Large"})
     if definition is None or definition.get("IntegrationSubtype") not in SUBTYPES or authorization not in ("NONE", "AWS_IAM"):
         # Not one of ours (a Lambda or HTTP proxy, a JWT route): ministack serves it, in the owner's scope.
         with seams.request_scope(account, region):

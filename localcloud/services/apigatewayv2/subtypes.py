@@ -6,29 +6,13 @@ Subtypes served: SQS-SendMessage, EventBridge-PutEvents, StepFunctions-StartExec
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from localcloud import seams
+from localcloud.services import json_path
 
 
 class MappingError(ValueError):
     """A request parameter mapping could not be evaluated for this request."""
-
-
-def _json_path(document: Any, path: str) -> Any:
-    """$request.body.a.b[0] style paths (the subset HTTP API mappings use)."""
-    current = document
-    for token in path.replace("[", ".[").split("."):
-        if not token:
-            continue
-        if token.startswith("[") and token.endswith("]"):
-            index = int(token[1:-1])
-            current = current[index] if isinstance(current, list) and -len(current) <= index < len(current) else None
-        else:
-            current = current.get(token) if isinstance(current, dict) else None
-        if current is None:
-            return None
-    return current
 
 
 def evaluate_mapping(expression: str, request: dict) -> str | None:
@@ -42,7 +26,7 @@ def evaluate_mapping(expression: str, request: dict) -> str | None:
             document = json.loads(request["body_text"])
         except (ValueError, TypeError):
             raise MappingError(f"{expression}: the request body is not JSON") from None
-        value = _json_path(document, expression[len("$request.body."):])
+        value = json_path.lookup(document, expression[len("$request.body."):])
         return value if value is None or isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     for prefix, source in (("$request.header.", "headers"), ("$request.querystring.", "query"),
                            ("$request.path.", "path_parameters"), ("$context.", "context"),

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from localcloud import seams
+from localcloud.services import json_path
 from localcloud.services.pipes.pipe_logs import error_detail
 from localcloud.services.pipes.templates import parsed_view
 
@@ -95,9 +96,7 @@ def state_machine(arn: str, payload: str, synchronous: bool, *, principal: str) 
 def dynamic(value, event):
     """Target and enrichment parameters may name a JSON path of the event ("$.body.id")."""
     if isinstance(value, str) and value.startswith("$."):
-        from localcloud.services.pipes.templates import _json_path
-
-        found = _json_path(parsed_view(event), value)
+        found = json_path.lookup(parsed_view(event), value)
         return found if isinstance(found, str) else json.dumps(found) if found is not None else ""
     return value
 

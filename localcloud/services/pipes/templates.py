@@ -16,6 +16,7 @@ import re
 import time
 
 from localcloud import seams
+from localcloud.services import json_path
 
 _PLACEHOLDER = re.compile(r"<([^<>]+)>")
 
@@ -47,21 +48,6 @@ def passes_filters(definition: dict, record: dict) -> bool:
     return isinstance(view, dict) and any(seams.events.pattern_matches(p, view) for p in patterns)
 
 
-def _json_path(document, path: str):
-    current = document
-    for token in path.removeprefix("$").replace("[", ".[").split("."):
-        if not token:
-            continue
-        if token.startswith("["):
-            index = int(token.strip("[]"))
-            current = current[index] if isinstance(current, list) and -len(current) <= index < len(current) else None
-        else:
-            current = current.get(token) if isinstance(current, dict) else None
-        if current is None:
-            return None
-    return current
-
-
 def render(template: str, event, definition: dict) -> str:
     """One event through an InputTemplate, with the reserved ``aws.pipes.*`` variables."""
     view = parsed_view(event)
@@ -78,7 +64,7 @@ def render(template: str, event, definition: dict) -> str:
     values = {}
     for placeholder in set(_PLACEHOLDER.findall(template)):
         if placeholder.startswith("$"):
-            values[placeholder] = _json_path(view, placeholder)
+            values[placeholder] = json_path.lookup(view, placeholder)
         elif placeholder in reserved:
             values[placeholder] = reserved[placeholder]
     return seams.events.render_input_template(template, values)
