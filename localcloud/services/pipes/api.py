@@ -71,11 +71,17 @@ def create_pipe(account: str, region: str, name: str, request: dict) -> dict:
     return record
 
 
-def update_pipe(account: str, region: str, name: str, request: dict) -> dict:
-    key = (account, region, name)
+def _live(key: tuple[str, str, str]) -> dict:
+    """The pipe's record; NotFound when there is none or it is being deleted."""
     current = store.get(key)
     if current is None or current["CurrentState"] == "DELETING":
-        raise _not_found(name)
+        raise _not_found(key[2])
+    return current
+
+
+def update_pipe(account: str, region: str, name: str, request: dict) -> dict:
+    key = (account, region, name)
+    current = _live(key)
     validate_update(request, current, region)
     changes = {field: request[field] for field in store.DEFINITION_FIELDS
                if field in request and field not in ("Source", "SourceParameters")}
@@ -106,9 +112,7 @@ def _updated_source_parameters(current: dict, update: dict) -> dict:
 
 def set_desired_state(account: str, region: str, name: str, desired: str) -> dict:
     key = (account, region, name)
-    current = store.get(key)
-    if current is None or current["CurrentState"] == "DELETING":
-        raise _not_found(name)
+    _live(key)  # refuses a pipe that is gone or going
     transitional = "STARTING" if desired == "RUNNING" else "STOPPING"
     record = store.change(key, DesiredState=desired, CurrentState=transitional, StateReason="",
                           LastModifiedTime=store.now())

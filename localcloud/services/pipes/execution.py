@@ -69,12 +69,7 @@ def _enrichment_stage(definition: dict, events: list, log: ExecutionLog) -> list
     kind = kind_of(arn)
     parameters = definition.get("EnrichmentParameters") or {}
     log.step("EnrichmentStageEntered", "INFO")
-    template = parameters.get("InputTemplate")
-    if template:
-        log.step("EnrichmentTransformationStarted", "TRACE")
-    payloads = transform(template, events, definition)
-    if template:
-        log.step("EnrichmentTransformationSucceeded", "TRACE", payload=targets.as_json_array(payloads))
+    payloads = _transformed("Enrichment", parameters.get("InputTemplate"), events, definition, log)
     log.step("EnrichmentInvocationStarted", "TRACE")
     try:
         permissions.require(definition, permissions.invoke_action(kind, {"InvocationType": "REQUEST_RESPONSE"}), arn)
@@ -117,16 +112,22 @@ def _invoke_enrichment(kind: str, arn: str, parameters: dict, events: list, payl
     return Result(True, response=outputs, request=requests, raw_response=responses)
 
 
+def _transformed(stage: str, template: str | None, events: list, definition: dict, log: ExecutionLog) -> list[str]:
+    """The stage's payloads through its input template, with the TRACE steps AWS logs around it."""
+    if template:
+        log.step(f"{stage}TransformationStarted", "TRACE")
+    payloads = transform(template, events, definition)
+    if template:
+        log.step(f"{stage}TransformationSucceeded", "TRACE", payload=targets.as_json_array(payloads))
+    return payloads
+
+
 def _target_stage(definition: dict, selected: list[dict], events: list, log: ExecutionLog) -> list[dict]:
     arn = definition["Target"]
     kind = kind_of(arn)
     log.step("TargetStageEntered", "INFO")
-    template = (definition.get("TargetParameters") or {}).get("InputTemplate")
-    if template:
-        log.step("TargetTransformationStarted", "TRACE")
-    payloads = transform(template, events, definition)
-    if template:
-        log.step("TargetTransformationSucceeded", "TRACE", payload=targets.as_json_array(payloads))
+    payloads = _transformed("Target", (definition.get("TargetParameters") or {}).get("InputTemplate"), events,
+                            definition, log)
     log.step("TargetInvocationStarted", "TRACE")
     limit = TARGET_MAX_BATCH.get(kind)
     if limit and len(payloads) > limit:
