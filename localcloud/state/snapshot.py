@@ -116,11 +116,13 @@ class Snapshots:
         previous = sys.getswitchinterval()
         sys.setswitchinterval(PAUSE_S)
         try:
+            # Before any copy: a getter that waits on a lock lets other threads run, and a
+            # stack finishing then would count as saved while the copy holds it in progress.
+            stacks = seams.persistence.stack_statuses()
             for key, get_state in getters.items():
                 parts[key] = (seams.persistence.format_version(key), _copy(get_state))
             for name, get_state in self.extension_states.items():
                 parts[EXTENSION_PREFIX + name] = (1, _copy(get_state))
-            stacks = seams.persistence.stack_statuses()
             encoded = {name: (fmt, seams.persistence.encode(data)) for name, (fmt, data) in parts.items()
                        if data is not None}
         finally:
