@@ -197,6 +197,12 @@ def processed(since_ms: int, shas: set[str], quiet_s: float = 20.0, cap_s: float
         if len(counts) != last_count:
             last_progress, last_count = now, len(counts)
         if len(counts) >= len(shas) or now - last_progress > quiet_s or now - started > cap_s:
+            if len(counts) < len(shas):  # the tail can miss a line that landed late: read everything once
+                counts = {}
+                for timestamp, record in transactions.recorded_since(since_ms):
+                    if record.get("replay_name") is None and record.get("body_sha256") in shas:
+                        counts[record["body_sha256"]] = counts.get(record["body_sha256"], 0) + 1
+                        newest_ms = max(newest_ms, timestamp)
             return {"once": sum(1 for c in counts.values() if c == 1),
                     "duplicated": sum(1 for c in counts.values() if c > 1),
                     "waited_s": round(now - started, 1), "complete": len(counts) >= len(shas),

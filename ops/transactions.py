@@ -90,9 +90,11 @@ class LogTail:
     """New JSON lines of a log group on each ``read()``, reading only the recent end of
     the group (a whole-group scan on every poll would cost the local cloud more than the
     pipeline it measures). Lines can land slightly out of timestamp order (concurrent
-    writers), so each read looks back OVERLAP_MS and skips what it already returned."""
+    writers; a Lambda function's lines are written when its invocation ends, stamped when
+    they were printed), so each read looks back OVERLAP_MS and skips what it already
+    returned. A line later than that is missed: callers that count make a full read last."""
 
-    OVERLAP_MS = 5_000
+    OVERLAP_MS = 15_000  # the recorder's timeout (10 s) and some
 
     def __init__(self, group: str, account: str, region: str, since_ms: int, filter_pattern: str = "") -> None:
         self.where = (group, account, region)

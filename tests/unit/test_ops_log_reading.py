@@ -81,3 +81,29 @@ def test_a_tail_returns_each_line_once_even_when_lines_land_out_of_order(monkeyp
     assert sorted(first) == sorted(f"sha-{n}" for n in range(8))
     assert sorted(second) == ["sha-100", "sha-101"]
     assert third == []
+
+
+def test_the_benchmark_counts_a_line_the_tail_missed_as_recorded_not_lost(monkeypatch, small_pages):
+    """A recorder invocation that ran longer than the tail's look-back writes its line
+    behind lines already read; the benchmark's count must still find it."""
+    from ops import bench
+
+    logs = CappedLogs([line(100_000 + n, n) for n in range(5)])
+    monkeypatch.setattr(transactions, "client", lambda *args: logs)
+    monkeypatch.setattr(transactions, "output", lambda *args: "g")
+    monkeypatch.setattr(transactions, "payments", lambda: type("App", (), {"account": "1", "region": "r"}))
+    monkeypatch.setattr(bench, "LOG_POLL_S", 0.01)
+    late = line(100_000 - transactions.LogTail.OVERLAP_MS - 1, 99)  # stamped long before it landed
+    original_read = transactions.LogTail.read
+
+    def read_then_land_late(self, predicate=lambda r: True):
+        found = original_read(self, predicate)
+        if late not in logs.events:
+            logs.events.append(late)
+        return found
+
+    monkeypatch.setattr(transactions.LogTail, "read", read_then_land_late)
+
+    outcome = bench.processed(0, {f"sha-{n}" for n in (*range(5), 99)}, quiet_s=0.05)
+
+    assert outcome["once"] == 6 and outcome["complete"], outcome
