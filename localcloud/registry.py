@@ -16,7 +16,7 @@ logger = logging.getLogger("localcloud")
 
 def _registry() -> list[Extension]:
     from localcloud import capacity
-    from localcloud.services import apigatewayv2, dynamodb, logs, pipes
+    from localcloud.services import apigatewayv2, cloudwatch, dynamodb, logs, pipes
     from localcloud.services.apigateway import lambda_permission, owner_scope, proxy_errors
     from localcloud.services.apigatewayv2 import cloudformation as http_api_cloudformation
     from localcloud.services.awslambda import (
@@ -68,6 +68,7 @@ def _registry() -> list[Extension]:
         archives.EXTENSION,
         dynamodb.EXTENSION,
         sqs_retention.EXTENSION,
+        cloudwatch.EXTENSION,
         bounded_history.EXTENSION,
         events_cloudformation.EXTENSION,
         kms_cloudformation.EXTENSION,

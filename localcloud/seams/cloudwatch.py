@@ -7,3 +7,24 @@ def record_metric(namespace: str, name: str, value: float, unit: str, dimensions
     from ministack.services import cloudwatch
 
     cloudwatch.record_metric(namespace, name, value, unit, dimensions)
+
+
+def metric_point_lists() -> list[tuple[str, list]]:
+    """(namespace, stored points) of every metric in every account and region: ministack
+    appends one dict per data point to these lists and keeps them two weeks."""
+    from ministack.services import cloudwatch
+
+    store = getattr(cloudwatch, "_metrics", None)
+    data = getattr(store, "_data", None)
+    if not isinstance(data, dict):
+        return []
+    return [(scoped_key[-1][0], points) for scoped_key, points in list(data.items())
+            if isinstance(points, list) and isinstance(scoped_key[-1], tuple)]
+
+
+def keeps_raw_points() -> bool:
+    """ministack stores data points in lists per metric (folding them again is harmless:
+    a folded minute folds to itself)."""
+    from ministack.services import cloudwatch
+
+    return isinstance(getattr(getattr(cloudwatch, "_metrics", None), "_data", None), dict)
