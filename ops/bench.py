@@ -188,21 +188,26 @@ def processed(since_ms: int, shas: set[str], quiet_s: float = 20.0, cap_s: float
     tail = transactions.recorder_tail(since_ms)
     counts: dict[str, int] = {}
     newest_ms = since_ms
-    while True:
-        for timestamp, record in tail.read(lambda r: transactions.is_recorded_line(r) and r.get("replay_name") is None
-                                           and r.get("body_sha256") in shas):
+
+    def ours(record: dict) -> bool:
+        return transactions.is_recorded_line(record) and record.get("replay_name") is None \
+            and record.get("body_sha256") in shas
+
+    def tally(lines) -> None:
+        nonlocal newest_ms
+        for timestamp, record in lines:
             counts[record["body_sha256"]] = counts.get(record["body_sha256"], 0) + 1
             newest_ms = max(newest_ms, timestamp)
+
+    while True:
+        tally(tail.read(ours))
         now = time.monotonic()
         if len(counts) != last_count:
             last_progress, last_count = now, len(counts)
         if len(counts) >= len(shas) or now - last_progress > quiet_s or now - started > cap_s:
             if len(counts) < len(shas):  # the tail can miss a line that landed late: read everything once
-                counts = {}
-                for timestamp, record in transactions.recorded_since(since_ms):
-                    if record.get("replay_name") is None and record.get("body_sha256") in shas:
-                        counts[record["body_sha256"]] = counts.get(record["body_sha256"], 0) + 1
-                        newest_ms = max(newest_ms, timestamp)
+                counts.clear()
+                tally((ts, r) for ts, r in transactions.recorded_since(since_ms) if ours(r))
             return {"once": sum(1 for c in counts.values() if c == 1),
                     "duplicated": sum(1 for c in counts.values() if c > 1),
                     "waited_s": round(now - started, 1), "complete": len(counts) >= len(shas),
