@@ -9,15 +9,19 @@ def record_metric(namespace: str, name: str, value: float, unit: str, dimensions
     cloudwatch.record_metric(namespace, name, value, unit, dimensions)
 
 
+def _point_store() -> dict | None:
+    """ministack's metric store across accounts and regions, {(account, region, (namespace,
+    name, dimensions)): [point, …]}; None if it is not held that way."""
+    from ministack.services import cloudwatch
+
+    data = getattr(getattr(cloudwatch, "_metrics", None), "_data", None)
+    return data if isinstance(data, dict) else None
+
+
 def metric_point_lists() -> list[tuple[str, list]]:
     """(namespace, stored points) of every metric in every account and region: ministack
     appends one dict per data point to these lists and keeps them two weeks."""
-    from ministack.services import cloudwatch
-
-    store = getattr(cloudwatch, "_metrics", None)
-    data = getattr(store, "_data", None)
-    if not isinstance(data, dict):
-        return []
+    data = _point_store() or {}
     return [(scoped_key[-1][0], points) for scoped_key, points in list(data.items())
             if isinstance(points, list) and isinstance(scoped_key[-1], tuple)]
 
@@ -25,6 +29,4 @@ def metric_point_lists() -> list[tuple[str, list]]:
 def keeps_raw_points() -> bool:
     """ministack stores data points in lists per metric (folding them again is harmless:
     a folded minute folds to itself)."""
-    from ministack.services import cloudwatch
-
-    return isinstance(getattr(getattr(cloudwatch, "_metrics", None), "_data", None), dict)
+    return _point_store() is not None
